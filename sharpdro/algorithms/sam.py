@@ -1,0 +1,24 @@
+"""SAM (Foret et al., 2021): the gradient of the batch-mean loss at theta + eps (SPEC section 5)."""
+import mindspore as ms
+from mindspore import ops
+
+from .base import TrainStep
+from .registry import ALGORITHMS
+
+
+@ALGORITHMS.register("sam", options=("rho", "adaptive"))
+class SAM(TrainStep):
+    perturbs = True
+
+    def __init__(self, network, optimizer, num_groups, **options):
+        super().__init__(network, optimizer, num_groups, **options)
+        self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
+
+    def construct(self, image, label, group):
+        (loss, _, group_loss, counts), grads = self.grad_clean(image, label, group)
+        image = ops.depend(image, self.save_stats(loss))
+        image = ops.depend(image, self.perturb(grads))
+        _, grads = self.grad_perturbed(image, label, group)
+        grads = ops.depend(grads, self.restore(grads))
+        grads = ops.depend(grads, self.restore_stats(grads))
+        return self.apply(grads, loss, group_loss, counts)

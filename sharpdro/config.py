@@ -1,0 +1,271 @@
+"""Run configuration: a typed schema, YAML files and command-line overrides.
+
+A config file is YAML with the sections of :data:`SCHEMA`; anything it leaves out takes
+the default. Overrides come from the command line as ``--section.key value`` or
+``--section.key=value``; a key whose name is unique across sections may drop its section
+(``--lr 0.03`` is ``--optim.lr 0.03``). Values are read as YAML (``0.1``, ``true``,
+``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key.
+"""
+import copy
+import datetime
+import os
+
+import yaml
+
+from .registry import closest
+
+DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+MODES = ("graph", "pynative")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema."""
+
+
+class Field:
+    """One leaf of the schema: default, type and the allowed values."""
+
+    def __init__(self, default, type_, help="", choices=None, nullable=False,
+                 low=None, high=None, low_open=False, item_type=None):
+        self.default = default
+        self.type = type_
+        self.help = help
+        self.choices = choices
+        self.nullable = nullable or default is None
+        self.low, self.high, self.low_open = low, high, low_open
+        self.item_type = item_type
+
+    def coerce(self, key, value):
+        """Check ``value`` against the field and return it in the field's type."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise ConfigError(f"{key}: null is not allowed (expected {self.type.__name__})")
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if self.type is float and isinstance(value, str):
+            try:  # YAML 1.1 reads "5e-4" as a string
+                value = float(value)
+            except ValueError:
+                pass
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise ConfigError(f"{key}: expected {self.type.__name__}, got "
+                              f"{type(value).__name__} {value!r}")
+        if self.type is list and self.item_type is not None:
+            value = [Field(0, self.item_type).coerce(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        if self.choices is not None and value not in self.choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(self.choices)}")
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            op = ">" if self.low_open else ">="
+            raise ConfigError(f"{key}: {value!r} must be {op} {self.low}")
+        if self.high is not None and value > self.high:
+            raise ConfigError(f"{key}: {value!r} must be <= {self.high}")
+        return value
+
+
+SCHEMA = {
+    "name": Field(None, str, "run name; default <algorithm>-<dataset>-<timestamp>"),
+    "seed": Field(0, int, "seeds the data split, the noise, the weights and the data order", low=0),
+    "device_target": Field("CPU", str, "MindSpore device", choices=DEVICE_TARGETS),
+    "device_id": Field(None, int, "device index; null lets MindSpore choose", low=0),
+    "mode": Field("graph", str, "MindSpore execution mode", choices=MODES),
+    "output_root": Field("runs", str, "parent folder of run folders"),
+    "run_dir": Field(None, str, "run folder; default <output_root>/<name>"),
+    "data": {
+        "dataset": Field("synthetic", str, "dataset reader name"),
+        "data_dir": Field("data", str, "where the dataset files are"),
+        "corruption": Field("gaussian_noise", str, "corruption applied at severities 1..S"),
+        "num_severity": Field(5, int, "S: severities 1..S plus clean 0 make S+1 groups",
+                              low=1, high=5),
+        "poisson_lambda": Field(1.0, float, "share of severity s is Poisson(lambda).pmf(s)",
+                                low=0.0, low_open=True),
+        "num_per_class": Field(None, int, "training images per class; null = dataset default",
+                               low=1),
+        "image_size": Field(32, int, "synthetic data: image side in pixels", low=4),
+        "channels": Field(3, int, "synthetic data: channels", low=1),
+        "num_classes": Field(10, int, "synthetic data: classes", low=2),
+        "num_workers": Field(1, int, "dataset pipeline workers", low=1),
+    },
+    "model": {
+        "name": Field("small_cnn", str, "model registry name"),
+        "depth": Field(28, int, "WideResNet depth (6n + 4)", low=10),
+        "widen_factor": Field(2, int, "WideResNet width multiplier", low=1),
+    },
+    "algorithm": {
+        "name": Field("sharpdro", str, "algorithm registry name"),
+        "rho": Field(0.05, float, "perturbation radius (sam, sharpdro)", low=0.0),
+        "eta": Field(0.01, float, "group-weight step size (groupdro, sharpdro)", low=0.0),
+        "adaptive": Field(False, bool, "ASAM: scale the perturbation by |theta|"),
+        "eps_source": Field("batch", str, "loss whose gradient sets the perturbation "
+                            "(sharpdro): batch mean (authors) or group-weighted",
+                            choices=("batch", "weighted")),
+        "absent_groups": Field("zero", str, "groups absent from a batch: 'zero' counts them "
+                               "as zero loss (authors), 'skip' leaves their weight unchanged",
+                               choices=("zero", "skip")),
+    },
+    "optim": {
+        "lr": Field(0.03, float, "initial learning rate", low=0.0, low_open=True),
+        "momentum": Field(0.9, float, "SGD momentum", low=0.0, high=1.0),
+        "weight_decay": Field(5e-4, float, "L2 weight decay", low=0.0),
+        "decay_bn_bias": Field(True, bool, "also decay BatchNorm scale/shift and biases "
+                               "(the authors' code does)"),
+        "schedule": Field("step", str, "learning-rate schedule, applied per step",
+                          choices=("step", "cosine", "constant")),
+        "milestones": Field([0.3, 0.6, 0.8], list, "step schedule: fractions of training",
+                            item_type=float),
+        "gamma": Field(0.2, float, "step schedule: factor at each milestone", low=0.0),
+    },
+    "train": {
+        "epochs": Field(200, int, "training epochs", low=1),
+        "batch_size": Field(100, int, "training batch size", low=1),
+        "eval_batch_size": Field(500, int, "evaluation batch size", low=1),
+        "sink_mode": Field(False, bool, "MindSpore dataset sink mode"),
+        "log_every": Field(50, int, "steps between progress lines", low=1),
+    },
+}
+
+
+class Config(dict):
+    """A nested dict whose keys are also attributes: ``cfg.algorithm.rho``."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def to_dict(self):
+        return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v)
+                for k, v in self.items()}
+
+
+def _leaves(schema, prefix=""):
+    for key, value in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _leaves(value, path + ".")
+        else:
+            yield path, value
+
+
+LEAVES = dict(_leaves(SCHEMA))
+SECTIONS = {path.rsplit(".", 1)[0] for path in LEAVES if "." in path}
+
+
+def defaults():
+    return _build(SCHEMA, {}, "")
+
+
+def _unknown(key, valid):
+    hint = closest(key, valid)
+    return ConfigError(f"unknown config key {key!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                       + " (see sharpdro/config.py for all keys)")
+
+
+def _build(schema, values, prefix):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, "
+                          f"got {type(values).__name__}")
+    for key in values:
+        if key not in schema:
+            raise _unknown(f"{prefix}{key}", [p for p in LEAVES] + sorted(SECTIONS))
+    out = Config()
+    for key, field in schema.items():
+        path = f"{prefix}{key}"
+        if isinstance(field, dict):
+            out[key] = _build(field, values.get(key) or {}, path + ".")
+        else:
+            out[key] = field.coerce(path, values[key]) if key in values else copy.deepcopy(field.default)
+    return out
+
+
+def resolve_key(key):
+    """Full dotted path for ``key``: itself, or the one leaf whose last part it is."""
+    if key in LEAVES:
+        return key
+    matches = [path for path in LEAVES if path.rsplit(".", 1)[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConfigError(f"config key {key!r} is ambiguous: use one of {matches}")
+    raise _unknown(key, list(LEAVES))
+
+
+def parse_overrides(args):
+    """``['--optim.lr', '0.1', '--rho=0.2']`` -> ``{'optim.lr': 0.1, 'algorithm.rho': 0.2}``."""
+    out, i = {}, 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(f"expected --key value, got {arg!r}")
+        if "=" in arg:
+            key, text = arg[2:].split("=", 1)
+            i += 1
+        else:
+            key = arg[2:]
+            if i + 1 >= len(args) or (args[i + 1].startswith("--") and len(args[i + 1]) > 2):
+                raise ConfigError(f"--{key} needs a value")
+            text = args[i + 1]
+            i += 2
+        out[resolve_key(key.replace("-", "_"))] = yaml.safe_load(text) if text != "" else None
+    return out
+
+
+def load_config(path=None, overrides=None):
+    """Defaults, then the YAML file at ``path``, then ``overrides`` (dotted keys or argv list)."""
+    values = {}
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path!r} does not exist")
+        with open(path) as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    if isinstance(overrides, (list, tuple)):
+        overrides = parse_overrides(list(overrides))
+    values = copy.deepcopy(values)
+    for dotted, value in (overrides or {}).items():
+        dotted = resolve_key(dotted)
+        node = values
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{part}: expected a mapping")
+        node[parts[-1]] = value
+    cfg = _build(SCHEMA, values, "")
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg):
+    """Rules that involve more than one key."""
+    ms = cfg.optim.milestones
+    if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
+        raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
+
+
+def num_groups(cfg):
+    """Severity groups: clean plus severities 1..S."""
+    return cfg.data.num_severity + 1
+
+
+def run_name(cfg):
+    if cfg.name:
+        return cfg.name
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.algorithm.name}-{cfg.data.dataset}-{stamp}"
+
+
+def save_config(cfg, path):
+    """Write the resolved config as YAML (atomically), so the run can be reproduced."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+    os.replace(tmp, path)
+
+
+def describe():
+    """One line per key: path, default and help (for --help)."""
+    return "\n".join(f"  --{path} (default {field.default!r}): {field.help}"
+                     for path, field in LEAVES.items())

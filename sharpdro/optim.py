@@ -1,0 +1,58 @@
+"""SGD with momentum and weight decay, and per-step learning-rate schedules.
+
+MindSpore's optimizers skip weight decay on parameters named gamma/beta unless parameters
+are grouped; the authors' PyTorch code decays every parameter. ``decay_bn_bias`` chooses.
+"""
+import math
+
+from mindspore import nn
+
+SCHEDULES = ("step", "cosine", "constant")
+
+
+def _is_bn_or_bias(param):
+    # BatchNorm scale/shift and biases are the 1-D parameters in every model here.
+    return len(param.shape) <= 1
+
+
+def create_optimizer(params, lr, momentum=0.9, weight_decay=5e-4, decay_bn_bias=True):
+    """``nn.Momentum``: d = g + wd * theta; buf = m * buf + d; theta -= lr * buf.
+
+    ``lr`` is a float or a per-step list (see :func:`lr_schedule`).
+    """
+    params = list(params)
+    if not params:
+        raise ValueError("no trainable parameters to optimise")
+    if decay_bn_bias or weight_decay == 0:
+        groups = [{"params": params, "weight_decay": weight_decay}]
+    else:
+        decay = [p for p in params if not _is_bn_or_bias(p)]
+        no_decay = [p for p in params if _is_bn_or_bias(p)]
+        groups = [{"params": g, "weight_decay": wd}
+                  for g, wd in ((decay, weight_decay), (no_decay, 0.0)) if g]
+    return nn.Momentum(groups, learning_rate=lr, momentum=momentum)
+
+
+def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8), gamma=0.2):
+    """Learning rate of every step 0..total_steps-1.
+
+    step: multiplied by ``gamma`` at each milestone (a fraction of training); cosine: from
+    base_lr to 0 over training; constant.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if schedule == "constant":
+        return [float(base_lr)] * total_steps
+    if schedule == "cosine":
+        return [0.5 * base_lr * (1.0 + math.cos(math.pi * s / total_steps)) for s in range(total_steps)]
+    bounds = [int(round(m * total_steps)) for m in milestones]
+    return [base_lr * gamma ** sum(s >= b for b in bounds) for s in range(total_steps)]
+
+
+def create_optimizer_from_config(optim_cfg, params, steps_per_epoch, epochs):
+    lrs = lr_schedule(optim_cfg["lr"], steps_per_epoch * epochs, optim_cfg["schedule"],
+                      optim_cfg["milestones"], optim_cfg["gamma"])
+    return create_optimizer(params, lrs, optim_cfg["momentum"], optim_cfg["weight_decay"],
+                            optim_cfg["decay_bn_bias"])

@@ -1,0 +1,51 @@
+"""A name -> builder registry, one instance per kind (models, algorithms, ...).
+
+Each entry declares the config options it reads, so a caller can hand it a whole config
+section and the entry sees only its own keys.
+"""
+import difflib
+
+
+def closest(name, candidates):
+    """The candidate closest to ``name``, or None."""
+    match = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.0)
+    return match[0] if match else None
+
+
+class Registry:
+    def __init__(self, kind):
+        self.kind = kind
+        self._entries = {}
+
+    def register(self, name, options=()):
+        """Decorator: register ``fn`` under ``name``; ``options`` are the config keys it takes."""
+        def deco(fn):
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = (fn, tuple(options))
+            return fn
+        return deco
+
+    def names(self):
+        return sorted(self._entries)
+
+    def __contains__(self, name):
+        return name in self._entries
+
+    def check(self, name):
+        if name not in self._entries:
+            hint = closest(name, self._entries)
+            raise ValueError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}"
+                             + (f" (did you mean {hint!r}?)" if hint else ""))
+
+    def get(self, name):
+        self.check(name)
+        return self._entries[name][0]
+
+    def options(self, name):
+        self.check(name)
+        return self._entries[name][1]
+
+    def select_options(self, name, section):
+        """The entries of a config section (a mapping) that ``name`` declares."""
+        return {key: section[key] for key in self.options(name) if key in section}

@@ -1,0 +1,111 @@
+"""An independent float64 NumPy reference of SPEC sections 3 and 5 on a tiny network:
+
+    logits = relu(BN(x W1^T)) W2^T + b2        (BatchNorm in training mode, batch stats)
+
+Forward and backward are written out by hand; nothing here uses MindSpore.
+"""
+import numpy as np
+
+BN_EPS = 1e-5
+NAMES = ("w1", "gamma", "beta", "w2", "b2")
+
+
+def forward(p, x):
+    z = x @ p["w1"].T
+    mu, var = z.mean(0), z.var(0)
+    inv = 1.0 / np.sqrt(var + BN_EPS)
+    xh = (z - mu) * inv
+    y = p["gamma"] * xh + p["beta"]
+    a = np.maximum(y, 0.0)
+    logits = a @ p["w2"].T + p["b2"]
+    return logits, dict(x=x, xh=xh, inv=inv, y=y, a=a, logits=logits, mu=mu, var=var)
+
+
+def per_sample_loss(logits, label):
+    m = logits.max(1, keepdims=True)
+    lse = (m + np.log(np.exp(logits - m).sum(1, keepdims=True)))[:, 0]
+    return lse - logits[np.arange(len(label)), label]
+
+
+def backward(p, cache, label, coef):
+    """Gradient of sum_i coef_i * l_i with respect to every parameter."""
+    logits, n = cache["logits"], len(label)
+    prob = np.exp(logits - logits.max(1, keepdims=True))
+    prob /= prob.sum(1, keepdims=True)
+    prob[np.arange(n), label] -= 1.0
+    dlogits = coef[:, None] * prob
+    g = {"w2": dlogits.T @ cache["a"], "b2": dlogits.sum(0)}
+    dy = (dlogits @ p["w2"]) * (cache["y"] > 0)
+    g["gamma"] = (dy * cache["xh"]).sum(0)
+    g["beta"] = dy.sum(0)
+    dxh = dy * p["gamma"]
+    xh = cache["xh"]
+    dz = cache["inv"] / n * (n * dxh - dxh.sum(0) - xh * (dxh * xh).sum(0))
+    g["w1"] = dz.T @ cache["x"]
+    return g
+
+
+def group_stats(values, group, num_groups):
+    counts = np.bincount(group, minlength=num_groups).astype(np.float64)
+    sums = np.bincount(group, weights=values, minlength=num_groups)
+    return sums / np.maximum(counts, 1.0), counts
+
+
+def update_weights(w, group_loss, counts, eta, absent="zero"):
+    new = w * np.exp(eta * group_loss)
+    if absent == "zero":
+        return new / new.sum()
+    present = counts > 0
+    out = w.copy()
+    out[present] = new[present] * w[present].sum() / new[present].sum()
+    return out
+
+
+def _coef_weighted(w, group, counts):
+    return w[group] / counts[group]
+
+
+def _perturbed(p, g, rho, adaptive):
+    if adaptive:
+        norm = np.sqrt(sum(((np.abs(p[k]) * g[k]) ** 2).sum() for k in NAMES))
+        return {k: p[k] + rho * p[k] ** 2 * g[k] / (norm + 1e-12) for k in NAMES}
+    norm = np.sqrt(sum((g[k] ** 2).sum() for k in NAMES))
+    return {k: p[k] + rho * g[k] / (norm + 1e-12) for k in NAMES}
+
+
+def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
+         eta=0.01, adaptive=False, absent="zero", eps_source="batch"):
+    """One step; ``state`` = dict(params, buf, w). Returns (new state, info)."""
+    p, buf, w = state["params"], state["buf"], state["w"]
+    n = len(label)
+    logits, cache = forward(p, x)
+    loss = per_sample_loss(logits, label)
+    group_loss, counts = group_stats(loss, group, num_groups)
+    g1 = backward(p, cache, label, np.full(n, 1.0 / n))
+    info = {"loss": loss.mean(), "group_loss": group_loss, "counts": counts,
+            "moving_mean": 0.1 * cache["mu"], "batch_var": cache["var"]}
+    if algorithm == "erm":
+        grad = g1
+    elif algorithm == "groupdro":
+        w = update_weights(w, group_loss, counts, eta, absent)
+        grad = backward(p, cache, label, _coef_weighted(w, group, counts))
+    elif algorithm == "sam":
+        q = _perturbed(p, g1, rho, adaptive)
+        _, cache2 = forward(q, x)
+        grad = backward(q, cache2, label, np.full(n, 1.0 / n))
+    elif algorithm == "sharpdro":
+        w = update_weights(w, group_loss, counts, eta, absent)
+        eps_grad = g1
+        if eps_source == "weighted":
+            eps_grad = backward(p, cache, label, _coef_weighted(w, group, counts))
+        q = _perturbed(p, eps_grad, rho, adaptive)
+        logits2, cache2 = forward(q, x)
+        rise, _ = group_stats(per_sample_loss(logits2, label) - loss, group, num_groups)
+        info["sharpness"] = (w * rise).sum()
+        g2 = backward(q, cache2, label, _coef_weighted(w, group, counts))
+        grad = {k: g1[k] + g2[k] for k in NAMES}
+    else:
+        raise ValueError(algorithm)
+    new_buf = {k: momentum * buf[k] + grad[k] + wd * p[k] for k in NAMES}
+    new_p = {k: p[k] - lr * new_buf[k] for k in NAMES}
+    return {"params": new_p, "buf": new_buf, "w": w}, info

@@ -1,0 +1,172 @@
+"""The train-one-step cells against the NumPy reference of SPEC sections 3 and 5."""
+import numpy as np
+import pytest
+
+import mindspore as ms
+from mindspore import nn
+
+import reference as ref
+from sharpdro.algorithms import create_train_step
+from sharpdro.optim import create_optimizer
+
+N, D, H, C, G = 12, 5, 7, 4, 4
+LR, MOMENTUM, WD = 0.1, 0.9, 5e-4
+
+
+class TinyNet(nn.Cell):
+    """Dense -> BatchNorm1d -> ReLU -> Dense: the network of tests/reference.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Dense(D, H, has_bias=False)
+        self.bn = nn.BatchNorm1d(H, momentum=0.9, eps=ref.BN_EPS)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Dense(H, C)
+
+    def construct(self, x):
+        return self.fc2(self.relu(self.bn(self.fc1(x))))
+
+
+NAME_OF = {"fc1.weight": "w1", "bn.gamma": "gamma", "bn.beta": "beta",
+           "fc2.weight": "w2", "fc2.bias": "b2"}
+
+
+def initial_params(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.normal(0, 0.5, (H, D)), "gamma": rng.uniform(0.5, 1.5, H),
+            "beta": rng.normal(0, 0.1, H), "w2": rng.normal(0, 0.5, (C, H)),
+            "b2": rng.normal(0, 0.1, C)}
+
+
+def batch(seed, groups=None):
+    rng = np.random.default_rng(100 + seed)
+    x = rng.normal(0, 1, (N, D))
+    label = rng.integers(0, C, N)
+    group = rng.integers(0, G, N) if groups is None else np.asarray(groups)
+    return x, label, group
+
+
+def make_cell(algorithm, params, **options):
+    net = TinyNet()
+    for p in net.trainable_params():
+        p.set_data(ms.Tensor(params[NAME_OF[p.name]].astype(np.float32)))
+    opt = create_optimizer(net.trainable_params(), LR, MOMENTUM, WD, decay_bn_bias=True)
+    cell = create_train_step(algorithm, net, opt, G, **options)
+    cell.set_train()
+    return cell
+
+
+def run(cell, x, label, group):
+    return cell(ms.Tensor(x.astype(np.float32)), ms.Tensor(label.astype(np.int32)),
+                ms.Tensor(group.astype(np.int32)))
+
+
+def assert_close(actual, expected, what):
+    """1e-5 relative, measured against the tensor's largest entry (float32 vs float64)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = max(np.abs(expected).max(), 1e-12)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
+
+
+def check_state(cell, state):
+    moments = {p.name[len("moments."):]: p.asnumpy() for p in cell.optimizer.moments}
+    for p in cell.network.trainable_params():
+        key = NAME_OF[p.name]
+        assert_close(p.asnumpy(), state["params"][key], f"weights {key}")
+        assert_close(moments[p.name], state["buf"][key], f"momentum buffer {key}")
+    assert_close(cell.group_weights.asnumpy(), state["w"], "group weights")
+
+
+OPTIONS = {
+    "erm": {},
+    "groupdro": {"eta": 0.5},
+    "sam": {"rho": 0.05},
+    "sharpdro": {"rho": 0.05, "eta": 0.5},
+}
+CASES = [("erm", {}), ("groupdro", {}), ("sam", {}), ("sharpdro", {}),
+         ("sam", {"adaptive": True}), ("sharpdro", {"adaptive": True}),
+         ("sharpdro", {"eps_source": "weighted"}), ("sharpdro", {"absent_groups": "skip"}),
+         ("groupdro", {"absent_groups": "skip"})]
+
+
+@pytest.mark.parametrize("algorithm,extra", CASES)
+def test_steps_match_numpy_reference(mode, algorithm, extra):
+    """Two steps (so momentum buffers and group weights carry over) against float64 NumPy.
+
+    The second batch lacks group 3, exercising the absent-group rule.
+    """
+    options = {**OPTIONS[algorithm], **extra}
+    params = initial_params()
+    cell = make_cell(algorithm, params, **options)
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(G, 1.0 / G)}
+    ref_opts = {k: v for k, v in options.items() if k != "absent_groups"}
+    ref_opts["absent"] = options.get("absent_groups", "zero")
+    for i, groups in enumerate([None, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]]):
+        x, label, group = batch(i, groups)
+        loss = run(cell, x, label, group)
+        state, info = ref.step(algorithm, state, x, label, group, G, LR, MOMENTUM, WD, **ref_opts)
+        assert_close(loss.asnumpy(), info["loss"], f"loss, step {i}")
+        assert_close(cell.last_group_loss.asnumpy(), info["group_loss"], f"group loss, step {i}")
+        np.testing.assert_array_equal(cell.last_group_count.asnumpy(), info["counts"])
+        check_state(cell, state)
+
+
+def test_reference_is_sensitive():
+    """The comparison above can fail: SharpDRO and SAM differ from ERM by more than tolerance."""
+    params = initial_params()
+    x, label, group = batch(0)
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(G, 1.0 / G)}
+    erm, _ = ref.step("erm", state, x, label, group, G, LR, MOMENTUM, WD)
+    for algorithm in ("sam", "sharpdro", "groupdro"):
+        other, _ = ref.step(algorithm, state, x, label, group, G, LR, MOMENTUM, WD, rho=0.05, eta=0.5)
+        diff = max(np.abs(other["buf"][k] - erm["buf"][k]).max() for k in ref.NAMES)
+        assert diff > 1e-3, algorithm
+
+
+@pytest.mark.parametrize("algorithm", ["sam", "sharpdro"])
+def test_batchnorm_statistics_are_those_of_pass_one(mode, algorithm):
+    """Moving statistics after a two-pass step equal those of pass 1 alone, bit for bit."""
+    params = initial_params()
+    x, label, group = batch(0)
+    two_pass = make_cell(algorithm, params, **OPTIONS[algorithm])
+    one_pass = make_cell("erm", params)
+    before = two_pass.network.bn.moving_mean.asnumpy().copy()
+    run(two_pass, x, label, group)
+    run(one_pass, x, label, group)
+    for name in ("moving_mean", "moving_variance"):
+        got = getattr(two_pass.network.bn, name).asnumpy()
+        want = getattr(one_pass.network.bn, name).asnumpy()
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert not np.array_equal(two_pass.network.bn.moving_mean.asnumpy(), before)
+    # pass 1 moved the mean by 0.1 * batch mean, as the reference says
+    _, info = ref.step("erm", {"params": params, "buf": {k: 0 * v for k, v in params.items()},
+                               "w": np.full(G, 1.0 / G)}, x, label, group, G, LR, MOMENTUM, WD)
+    assert_close(two_pass.network.bn.moving_mean.asnumpy(), info["moving_mean"], "moving mean")
+
+
+def test_sam_with_zero_rho_is_erm(mode):
+    params = initial_params()
+    sam = make_cell("sam", params, rho=0.0)
+    erm = make_cell("erm", params)
+    for i in range(2):
+        x, label, group = batch(i)
+        run(sam, x, label, group)
+        run(erm, x, label, group)
+    for a, b in zip(sam.network.trainable_params(), erm.network.trainable_params()):
+        np.testing.assert_allclose(a.asnumpy(), b.asnumpy(), rtol=1e-6, atol=1e-7, err_msg=a.name)
+
+
+def test_sharpdro_zero_rho_zero_eta(mode):
+    """rho = 0: pass 2 is pass 1, so the direction is grad mean + sum_s w_s grad L_s."""
+    params = initial_params()
+    cell = make_cell("sharpdro", params, rho=0.0, eta=0.0)
+    x, label, group = batch(0)
+    run(cell, x, label, group)
+    # with uniform fixed weights, the reference with groupdro adds the robust gradient
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(G, 1.0 / G)}
+    want, _ = ref.step("sharpdro", state, x, label, group, G, LR, MOMENTUM, WD, rho=0.0, eta=0.0)
+    check_state(cell, want)
+    np.testing.assert_allclose(cell.group_weights.asnumpy(), np.full(G, 1.0 / G), rtol=1e-6)
