@@ -1,0 +1,57 @@
+"""Models: shapes, 1-channel inputs, the WRN layout of SPEC section 6, bad input."""
+import numpy as np
+import pytest
+
+import mindspore as ms
+
+from sharpdro.models import create_model, create_model_from_config
+from sharpdro.models.wrn import WideResNet
+
+
+def count(net):
+    return sum(int(np.prod(p.shape)) for p in net.trainable_params())
+
+
+def test_wrn_28_2_layout():
+    net = WideResNet(10, 3, depth=28, widen_factor=2)
+    assert len(net.blocks) == 12
+    # widths 16-32-64-128: the head BatchNorm has 128 channels, the classifier 128 inputs
+    assert net.fc.weight.shape == (10, 128)
+    assert 1.4e6 < count(net) < 1.5e6  # WRN-28-2 has ~1.47 M parameters
+    first = net.blocks[0]
+    assert first.activate_before_residual and first.projection
+    assert not any(b.activate_before_residual for b in list(net.blocks)[1:])
+    # projections exactly where the width or the stride changes (first block of each stage)
+    assert [b.projection for b in net.blocks] == [True, False, False, False] * 3
+    assert np.all(net.fc.bias.asnumpy() == 0)
+    bn = net.bn
+    # MindSpore momentum 0.9 (kept share) is stored as the update share 0.1 (PyTorch default)
+    assert bn.momentum == pytest.approx(0.1) and bn.eps == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("name,options,size", [
+    ("small_cnn", {}, 28), ("wrn", {"depth": 16, "widen_factor": 2}, 28),
+    ("resnet18", {}, 32)])
+def test_one_channel_inputs(name, options, size):
+    net = create_model(name, 10, 1, **options)
+    net.set_train(False)
+    out = net(ms.Tensor(np.zeros((2, 1, size, size), np.float32)))
+    assert out.shape == (2, 10)
+
+
+def test_from_config_passes_declared_options_only():
+    net = create_model_from_config({"name": "wrn", "depth": 16, "widen_factor": 1}, 3, 3)
+    assert len(net.blocks) == 6
+    small = create_model_from_config({"name": "small_cnn", "depth": 16, "widen_factor": 1}, 3, 3)
+    assert small.fc.weight.shape[0] == 3
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="unknown model 'wrm'.*did you mean 'wrn'"):
+        create_model("wrm", 10)
+    with pytest.raises(ValueError, match="6n"):
+        create_model("wrn", 10, depth=27)
+    with pytest.raises(ValueError, match="takes options"):
+        create_model("small_cnn", 10, depth=28)
+    with pytest.raises(ValueError, match="num_classes"):
+        create_model("small_cnn", 0)
