@@ -2,6 +2,7 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(ROOT)  # entry points and configs are addressed from the repository root
 sys.path.insert(0, ROOT)
 
 import sharpdro  # noqa: E402,F401  (process settings before mindspore loads)

@@ -170,3 +170,25 @@ def test_sharpdro_zero_rho_zero_eta(mode):
     want, _ = ref.step("sharpdro", state, x, label, group, G, LR, MOMENTUM, WD, rho=0.0, eta=0.0)
     check_state(cell, want)
     np.testing.assert_allclose(cell.group_weights.asnumpy(), np.full(G, 1.0 / G), rtol=1e-6)
+
+
+def test_weight_decay_grouping(mode):
+    """decay_bn_bias=False: BatchNorm scale/shift and biases get no weight decay."""
+    params = initial_params()
+    x, label, group = batch(0)
+    cells = {}
+    for decay_all in (True, False):
+        net = TinyNet()
+        for p in net.trainable_params():
+            p.set_data(ms.Tensor(params[NAME_OF[p.name]].astype(np.float32)))
+        opt = create_optimizer(net.trainable_params(), LR, MOMENTUM, 0.5, decay_bn_bias=decay_all)
+        cells[decay_all] = create_train_step("erm", net, opt, G)
+        cells[decay_all].set_train()
+        run(cells[decay_all], x, label, group)
+    after = {k: {p.name: p.asnumpy() for p in c.network.trainable_params()} for k, c in cells.items()}
+    for name, key in NAME_OF.items():
+        diff = after[False][name] - after[True][name]
+        if key in ("gamma", "beta", "b2"):  # not decayed: differs by lr * wd * theta
+            assert_close(diff, LR * 0.5 * params[key], name)
+        else:
+            np.testing.assert_array_equal(diff, 0, err_msg=name)

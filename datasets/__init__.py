@@ -1,0 +1,9 @@
+"""The data layer: readers, corruptions, the photon-limited split and pipelines.
+
+Knows nothing about training; imports only ``sharpdro.config``/``sharpdro.registry``
+(no MindSpore-dependent parts of ``sharpdro``).
+"""
+from .build import DataBundle, build_data
+from .registry import CORRUPTIONS, READERS
+
+__all__ = ["DataBundle", "build_data", "CORRUPTIONS", "READERS"]

@@ -1,0 +1,61 @@
+"""Bad algorithm input fails before training, naming the value and the valid range."""
+import pytest
+
+from sharpdro.algorithms import create_train_step, create_train_step_from_config
+from sharpdro.losses import GroupLoss
+from sharpdro.optim import create_optimizer, lr_schedule
+
+from test_train_step import TinyNet
+
+
+def parts():
+    net = TinyNet()
+    return net, create_optimizer(net.trainable_params(), 0.1)
+
+
+def test_unknown_algorithm_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown algorithm 'sharpdr'.*erm, groupdro, sam, sharpdro"
+                                         r".*did you mean 'sharpdro'"):
+        create_train_step("sharpdr", *parts(), 6)
+
+
+@pytest.mark.parametrize("num_groups", [0, -1])
+def test_num_groups(num_groups):
+    with pytest.raises(ValueError, match=f"num_groups must be >= 1, got {num_groups}"):
+        create_train_step("sharpdro", *parts(), num_groups)
+    with pytest.raises(ValueError, match="num_groups"):
+        GroupLoss(num_groups)
+
+
+@pytest.mark.parametrize("option,value", [("rho", -0.1), ("eta", -0.5)])
+def test_negative_rho_eta(option, value):
+    with pytest.raises(ValueError, match=f"{option} must be >= 0, got {value}"):
+        create_train_step("sharpdro", *parts(), 6, **{option: value})
+
+
+def test_option_not_taken_by_algorithm():
+    with pytest.raises(ValueError, match=r"'erm' takes options \[\], not \['rho'\]"):
+        create_train_step("erm", *parts(), 6, rho=0.05)
+
+
+def test_bad_choices():
+    with pytest.raises(ValueError, match="eps_source"):
+        create_train_step("sharpdro", *parts(), 6, eps_source="worst")
+    with pytest.raises(ValueError, match="absent_groups"):
+        create_train_step("groupdro", *parts(), 6, absent_groups="drop")
+
+
+def test_from_config_selects_options():
+    section = {"name": "sam", "rho": 0.1, "eta": 0.3, "adaptive": True, "eps_source": "batch",
+               "absent_groups": "zero"}
+    cell = create_train_step_from_config(section, *parts(), 6)
+    assert cell.rho == 0.1 and cell.adaptive and cell.eta == 0.0
+
+
+def test_schedules():
+    step = lr_schedule(1.0, 10, "step", (0.3, 0.6, 0.8), 0.2)
+    assert step == pytest.approx([1, 1, 1, .2, .2, .2, .04, .04, .008, .008])
+    cos = lr_schedule(1.0, 4, "cosine")
+    assert cos[0] == 1.0 and cos == sorted(cos, reverse=True) and cos[-1] > 0
+    with pytest.raises(ValueError, match="schedule"):
+        lr_schedule(1.0, 4, "linear")

@@ -1,0 +1,117 @@
+"""The config system: every shipped file loads, overrides, and clear errors."""
+import glob
+import os
+
+import pytest
+import yaml
+
+from sharpdro.config import ConfigError, load_config, parse_overrides, save_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
+
+
+def test_there_are_configs():
+    names = {os.path.basename(p) for p in CONFIGS}
+    assert {"quickstart.yaml", "cifar10_wrn28_2.yaml", "cifar100_wrn28_2.yaml",
+            "imagenet30_wrn28_2.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
+def test_every_config_loads_and_builds(path):
+    from sharpdro.algorithms import ALGORITHMS
+    from sharpdro.models import MODELS
+
+    cfg = load_config(path)
+    ALGORITHMS.check(cfg.algorithm.name)
+    MODELS.check(cfg.model.name)
+    with open(path) as f:  # every key written in the file is what the config holds
+        raw = yaml.safe_load(f)
+    for section, values in raw.items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                assert cfg[section][key] == value, (section, key)
+
+
+def test_paper_settings():
+    cfg = load_config(os.path.join(ROOT, "configs", "cifar10_wrn28_2.yaml"))
+    assert (cfg.model.name, cfg.model.depth, cfg.model.widen_factor) == ("wrn", 28, 2)
+    assert cfg.train.batch_size == 100 and cfg.train.epochs == 200
+    assert cfg.optim.weight_decay == 5e-4 and cfg.optim.momentum == 0.9
+    assert cfg.algorithm.rho == 0.05 and cfg.algorithm.eta == 0.01
+
+
+def test_overrides_both_forms_and_short_keys():
+    cfg = load_config(None, ["--lr", "0.1", "--algorithm.rho=0.2", "--model.name", "wrn",
+                             "--milestones", "[0.5, 0.75]", "--adaptive", "true"])
+    assert cfg.optim.lr == 0.1 and cfg.algorithm.rho == 0.2 and cfg.model.name == "wrn"
+    assert cfg.optim.milestones == [0.5, 0.75] and cfg.algorithm.adaptive is True
+    assert parse_overrides(["--epochs", "3"]) == {"train.epochs": 3}
+    # ints are accepted where floats are expected
+    assert load_config(None, {"optim.lr": 1}).optim.lr == 1.0
+
+
+def test_unknown_keys_name_the_closest():
+    with pytest.raises(ConfigError, match=r"'algorithm\.rh'.*did you mean 'algorithm\.rho'"):
+        load_config(None, {"algorithm.rh": 0.1})
+    with pytest.raises(ConfigError, match=r"'algorithm\.etta'.*'algorithm\.eta'"):
+        load_config(None, ["--algorithm.etta", "0.1"])
+
+
+def test_unknown_key_in_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("optim:\n  lrr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"'optim\.lrr'.*'optim\.lr'"):
+        load_config(str(path))
+    path.write_text("trian:\n  epochs: 1\n")
+    with pytest.raises(ConfigError, match=r"'trian'.*'train'"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"train.epochs": "many"}, "train.epochs: expected int"),
+    ({"train.epochs": 2.5}, "train.epochs: expected int"),
+    ({"algorithm.adaptive": "yes"}, "expected bool"),
+    ({"algorithm.rho": -0.1}, "algorithm.rho: -0.1 must be >= 0"),
+    ({"algorithm.eta": -1}, "algorithm.eta"),
+    ({"data.num_severity": 0}, "num_severity"),
+    ({"data.poisson_lambda": 0}, "must be > 0"),
+    ({"mode": "eager"}, "mode: 'eager' is not one of"),
+    ({"device_target": "TPU"}, "device_target"),
+    ({"algorithm.eps_source": "worst"}, "eps_source"),
+    ({"optim.milestones": [0.8, 0.3]}, "milestones"),
+    ({"optim.milestones": ["a"]}, r"milestones\[0\]"),
+    ({"train.epochs": None}, "null is not allowed"),
+])
+def test_wrong_values(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, override)
+
+
+def test_short_keys_and_ambiguity(monkeypatch):
+    from sharpdro import config
+
+    assert parse_overrides(["--name", "x"]) == {"name": "x"}  # exact path wins over model.name
+    monkeypatch.setattr(config, "LEAVES", {"a.depth": None, "b.depth": None})
+    with pytest.raises(ConfigError, match="ambiguous"):
+        config.resolve_key("depth")
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="needs a value"):
+        parse_overrides(["--lr"])
+    with pytest.raises(ConfigError, match="expected --key value"):
+        parse_overrides(["lr", "0.1"])
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("no/such.yaml")
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), ["--rho", "0.1"])
+    path = str(tmp_path / "config.yaml")
+    save_config(cfg, path)
+    again = load_config(path)
+    assert again == cfg and again.algorithm.rho == 0.1
