@@ -55,3 +55,14 @@ def test_bad_input():
         create_model("small_cnn", 10, depth=28)
     with pytest.raises(ValueError, match="num_classes"):
         create_model("small_cnn", 0)
+
+
+def test_leaky_relu_matches_mindspore():
+    from mindspore import nn
+    from sharpdro.models.wrn import LeakyReLU
+
+    x = ms.Tensor(np.linspace(-3, 3, 61).astype(np.float32))
+    np.testing.assert_allclose(LeakyReLU(0.1)(x).asnumpy(), nn.LeakyReLU(0.1)(x).asnumpy(),
+                               rtol=1e-6, atol=1e-7)
+    grad = ms.grad(lambda v: LeakyReLU(0.1)(v).sum())(x).asnumpy()
+    np.testing.assert_allclose(grad, np.where(x.asnumpy() > 0, 1.0, 0.1), rtol=1e-6)

@@ -67,7 +67,7 @@ class TrainStep(nn.Cell):
 
     perturbs = False
 
-    def __init__(self, network, optimizer, num_groups, rho=0.0, eta=0.0, adaptive=False,
+    def __init__(self, network, optimizer, num_groups, rho=0.05, eta=0.01, adaptive=False,
                  absent_groups="zero"):
         super().__init__(auto_prefix=False)
         if int(num_groups) < 1:

@@ -7,6 +7,22 @@ from .registry import MODELS
 LEAKY_SLOPE = 0.1
 
 
+class LeakyReLU(nn.Cell):
+    """max(x, slope x) written as slope x + (1 - slope) relu(x).
+
+    Same values (to 1 ulp) and gradient, but MindSpore 2.10's CPU backend runs
+    nn.LeakyReLU's forward and backward through Select/Maximum kernels that are ~5x slower
+    than ReLU's (43 vs 8 ms on a 128x32x32x32 tensor; ~15 % of a WRN-28-2 step).
+    """
+
+    def __init__(self, slope):
+        super().__init__()
+        self.slope = float(slope)
+
+    def construct(self, x):
+        return self.slope * x + (1.0 - self.slope) * ops.relu(x)
+
+
 def _conv(in_c, out_c, kernel, stride):
     return nn.Conv2d(in_c, out_c, kernel, stride=stride, pad_mode="pad",
                      padding=kernel // 2, has_bias=False,
@@ -29,10 +45,10 @@ class _Block(nn.Cell):
     def __init__(self, in_c, out_c, stride, activate_before_residual):
         super().__init__()
         self.bn1 = _bn(in_c)
-        self.act1 = nn.LeakyReLU(LEAKY_SLOPE)
+        self.act1 = LeakyReLU(LEAKY_SLOPE)
         self.conv1 = _conv(in_c, out_c, 3, stride)
         self.bn2 = _bn(out_c)
-        self.act2 = nn.LeakyReLU(LEAKY_SLOPE)
+        self.act2 = LeakyReLU(LEAKY_SLOPE)
         self.conv2 = _conv(out_c, out_c, 3, 1)
         self.projection = in_c != out_c or stride != 1
         self.shortcut = _conv(in_c, out_c, 1, stride) if self.projection else nn.Identity()
@@ -64,7 +80,7 @@ class WideResNet(nn.Cell):
                                      activate_before_residual=(stage == 0 and i == 0)))
         self.blocks = nn.SequentialCell(blocks)
         self.bn = _bn(widths[3])
-        self.act = nn.LeakyReLU(LEAKY_SLOPE)
+        self.act = LeakyReLU(LEAKY_SLOPE)
         self.fc = nn.Dense(widths[3], num_classes, weight_init=XavierNormal(), bias_init=Zero())
         self.num_features = widths[3]
 
