@@ -57,12 +57,17 @@ def test_bad_input():
         create_model("small_cnn", 0)
 
 
-def test_leaky_relu_matches_mindspore():
+def test_leaky_relu_matches_mindspore(mode):
     from mindspore import nn
     from sharpdro.models.wrn import LeakyReLU
 
+    act = LeakyReLU(0.1)
     x = ms.Tensor(np.linspace(-3, 3, 61).astype(np.float32))
-    np.testing.assert_allclose(LeakyReLU(0.1)(x).asnumpy(), nn.LeakyReLU(0.1)(x).asnumpy(),
+    np.testing.assert_allclose(act(x).asnumpy(), nn.LeakyReLU(0.1)(x).asnumpy(),
                                rtol=1e-6, atol=1e-7)
-    grad = ms.grad(lambda v: LeakyReLU(0.1)(v).sum())(x).asnumpy()
+
+    def total(v):
+        return act(v).sum()
+
+    grad = ms.grad(total)(x).asnumpy()
     np.testing.assert_allclose(grad, np.where(x.asnumpy() > 0, 1.0, 0.1), rtol=1e-6)
