@@ -9,25 +9,15 @@ import os
 import sys
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
-from sharpdro import config as C
+from sharpdro.cli import add_checkpoint_args, parse_checkpoint_args
 from sharpdro.runtime import set_context
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run", help="run folder (uses its config.yaml and checkpoints/last.ckpt)")
-    parser.add_argument("--config", help="YAML config (with --ckpt)")
-    parser.add_argument("--ckpt", help="checkpoint file")
+    add_checkpoint_args(parser)
     parser.add_argument("--out", help="output prefix for .json/.md (default: beside the checkpoint)")
-    args, rest = parser.parse_known_args(argv)
-    if args.run:
-        args.config = args.config or os.path.join(args.run, "config.yaml")
-        args.ckpt = args.ckpt or os.path.join(args.run, "checkpoints", "last.ckpt")
-    if not args.config or not args.ckpt:
-        parser.error("give --run, or --config and --ckpt")
-    if not os.path.isfile(args.ckpt):
-        sys.exit(f"checkpoint {args.ckpt} does not exist")
-    cfg = C.load_config(args.config, rest)
+    args, cfg = parse_checkpoint_args(parser, argv)
     set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
 
     from mindspore.train import Accuracy, Loss, Model
@@ -35,14 +25,12 @@ def main(argv=None):
     from callbacks.evaluation import evaluate_by_severity, format_table
     from datasets import build_data
     from sharpdro.algorithms import EvalCell
-    from sharpdro.checkpoint import load_network_weights
-    from sharpdro.models import create_model_from_config
+    from sharpdro.checkpoint import create_trained_model
 
     data = build_data(cfg)
-    net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     try:
-        load_network_weights(net, args.ckpt)
-    except ValueError as err:
+        net = create_trained_model(cfg.model, data.num_classes, data.in_channels, args.ckpt)
+    except ValueError as err:  # a checkpoint of another model: name the parameters
         sys.exit(str(err))
     model = Model(net, eval_network=EvalCell(net), metrics={"acc": Accuracy(), "loss": Loss()},
                   eval_indexes=[0, 1, 2])

@@ -8,7 +8,7 @@ import os
 import sys
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
-from sharpdro import config as C
+from sharpdro.cli import add_checkpoint_args, parse_checkpoint_args
 from sharpdro.runtime import set_context
 
 TOLERANCE = 1e-5
@@ -16,19 +16,11 @@ TOLERANCE = 1e-5
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run", help="run folder (uses its config.yaml and checkpoints/last.ckpt)")
-    parser.add_argument("--config")
-    parser.add_argument("--ckpt")
+    add_checkpoint_args(parser)
     parser.add_argument("--format", default="MINDIR", choices=["MINDIR", "ONNX"])
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--file", help="output path without extension (default: <run>/model)")
-    args, rest = parser.parse_known_args(argv)
-    if args.run:
-        args.config = args.config or os.path.join(args.run, "config.yaml")
-        args.ckpt = args.ckpt or os.path.join(args.run, "checkpoints", "last.ckpt")
-    if not args.config or not args.ckpt:
-        parser.error("give --run, or --config and --ckpt")
-    cfg = C.load_config(args.config, rest)
+    args, cfg = parse_checkpoint_args(parser, argv)
     set_context(cfg.device_target, "graph", cfg.device_id)
 
     import numpy as np
@@ -36,16 +28,13 @@ def main(argv=None):
     from mindspore import nn
 
     from datasets import build_data
-    from sharpdro.checkpoint import load_network_weights
-    from sharpdro.models import create_model_from_config
+    from sharpdro.checkpoint import create_trained_model
 
     data = build_data(cfg)
-    net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     try:
-        load_network_weights(net, args.ckpt)
-    except ValueError as err:
+        net = create_trained_model(cfg.model, data.num_classes, data.in_channels, args.ckpt)
+    except ValueError as err:  # a checkpoint of another model: name the parameters
         sys.exit(str(err))
-    net.set_train(False)
     shape = (args.batch_size, data.in_channels, data.image_size, data.image_size)
     sample = ms.Tensor(np.random.default_rng(0).normal(size=shape).astype(np.float32))
     base = args.file or os.path.join(os.path.dirname(os.path.dirname(args.ckpt)), "model")

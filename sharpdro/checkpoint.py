@@ -21,3 +21,13 @@ def load_network_weights(network, ckpt_path):
     ms.load_param_into_net(network, {p.name: saved[p.name] for p in network.get_parameters()},
                            strict_load=True)
     return saved
+
+
+def create_trained_model(model_cfg, num_classes, in_channels, ckpt_path):
+    """The config's model with the checkpoint's weights, in inference mode."""
+    from .models import create_model_from_config
+
+    network = create_model_from_config(model_cfg, num_classes, in_channels)
+    load_network_weights(network, ckpt_path)
+    network.set_train(False)
+    return network
