@@ -7,7 +7,7 @@ import numpy as np
 from sharpdro.config import num_groups
 from sharpdro.groups import check_group_indices
 
-from . import synthetic  # noqa: F401  (registration)
+from . import readers, synthetic  # noqa: F401  (registration)
 from .corruptions import corrupt
 from .pipeline import make_dataset
 from .registry import CORRUPTIONS, READERS

@@ -4,7 +4,6 @@ import math
 import numpy as np
 import pytest
 
-from datasets.corruptions import corrupt
 from datasets.split import poisson_shares, split_by_severity
 from datasets.synthetic import read_synthetic
 
@@ -35,35 +34,6 @@ def test_split_counts_disjoint_and_seeded():
     assert not all(np.array_equal(a, b) for a, b in zip(train, other))
     with pytest.raises(ValueError, match="larger than class"):
         split_by_severity(labels, 501, shares, np.random.default_rng(0))
-
-
-@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise"])
-def test_noise_grows_with_severity(name):
-    images = read_synthetic(image_size=32, channels=3, num_classes=2)["test"][0][:50]
-    changes = []
-    for s in range(1, 6):
-        out = corrupt(images, name, s, np.random.default_rng(0))
-        assert out.shape == images.shape and out.dtype == np.uint8
-        again = corrupt(images, name, s, np.random.default_rng(0))
-        np.testing.assert_array_equal(out, again)
-        changes.append(np.abs(out.astype(float) - images).mean())
-    assert changes == sorted(changes) and changes[0] > 0
-
-
-def test_gaussian_sigma_at_mid_grey():
-    grey = np.full((200, 32, 32, 3), 128, np.uint8)
-    out = corrupt(grey, "gaussian_noise", 5, np.random.default_rng(0)) / 255.0
-    assert out.std() == pytest.approx(0.10, rel=0.05)
-
-
-def test_corrupt_rejects_bad_input():
-    x = np.zeros((2, 8, 8, 3), np.uint8)
-    with pytest.raises(ValueError, match="unknown corruption 'gausian_noise'.*gaussian_noise"):
-        corrupt(x, "gausian_noise", 1, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="severity must be in 1..5"):
-        corrupt(x, "gaussian_noise", 6, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="uint8"):
-        corrupt(x.astype(np.float32), "gaussian_noise", 1, np.random.default_rng(0))
 
 
 def test_training_pipeline_columns():

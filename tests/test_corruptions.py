@@ -1,0 +1,108 @@
+"""The corruption registry: every corruption at every severity, and the noise statistics."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from datasets.corruptions import CONSTANTS, constant, corrupt
+from datasets.registry import CORRUPTIONS
+
+SPEC_NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
+              "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
+              "elastic_transform", "pixelate", "jpeg_compression"]
+# Known not to grow monotonically with severity on the fixed batch yet (open work, issue 3).
+NOT_MONOTONE_YET = {"glass_blur", "frost", "elastic_transform", "pixelate"}
+
+
+def textured(n, size, channels, seed=0):
+    """A fixed batch with texture and a gradient, so blurs and warps have something to move."""
+    rng = np.random.default_rng(seed)
+    x = ndimage.gaussian_filter(rng.random((n, size, size, channels)), sigma=(0, 1.0, 1.0, 0))
+    x = (x - x.min()) / (x.max() - x.min())
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    x = 0.5 * x + 0.125 * (yy + xx)[None, :, :, None] + 0.15
+    return np.clip(x * 255, 0, 255).astype(np.uint8)
+
+
+def test_all_spec_corruptions_registered():
+    assert set(SPEC_NAMES) <= set(CORRUPTIONS.names())
+
+
+@pytest.mark.parametrize("size,channels", [(32, 3), (28, 1)])
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_every_corruption_every_severity(name, size, channels):
+    images = textured(12, size, channels)
+    changes = []
+    for severity in range(1, 6):
+        out = corrupt(images, name, severity, np.random.default_rng(0))
+        assert out.shape == images.shape and out.dtype == np.uint8
+        np.testing.assert_array_equal(out, corrupt(images, name, severity, np.random.default_rng(0)))
+        changes.append(np.abs(out.astype(float) - images).mean())
+    assert changes[0] > 0
+    if name in NOT_MONOTONE_YET:
+        pytest.xfail(f"{name}: change by severity {np.round(changes, 2)} is not monotone yet")
+    assert all(b > a for a, b in zip(changes, changes[1:])), changes
+
+
+def test_constants_by_image_size():
+    assert constant("gaussian_noise", 5, 32) == 0.10 and constant("gaussian_noise", 5, 28) == 0.10
+    assert constant("gaussian_noise", 5, 64) == 0.18
+    assert constant("jpeg_compression", 1, 32) == 80 and constant("jpeg_compression", 5, 64) == 25
+    assert constant("gaussian_noise", 5, 32, table="imagenet_c") == 0.38
+    for name, table in CONSTANTS.items():
+        assert all(len(v) == 5 for v in table.values()), name
+
+
+@pytest.mark.parametrize("severity", range(1, 6))
+def test_gaussian_sigma_at_mid_grey(severity):
+    grey = np.full((100, 32, 32, 3), 128, np.uint8)
+    out = corrupt(grey, "gaussian_noise", severity, np.random.default_rng(0)) / 255.0
+    assert out.std() == pytest.approx(constant("gaussian_noise", severity, 32), rel=0.05)
+
+
+@pytest.mark.parametrize("value", [64, 128, 200])
+def test_shot_noise_variance(value):
+    x = np.full((100, 32, 32, 3), value, np.uint8)
+    c = constant("shot_noise", 5, 32)
+    out = corrupt(x, "shot_noise", 5, np.random.default_rng(0)) / 255.0
+    assert out.var() == pytest.approx((value / 255.0) / c, rel=0.10)
+
+
+def test_impulse_fraction():
+    x = np.full((50, 32, 32, 3), 128, np.uint8)
+    out = corrupt(x, "impulse_noise", 5, np.random.default_rng(0))
+    assert (out != x).mean() == pytest.approx(constant("impulse_noise", 5, 32), rel=0.05)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_jpeg_equals_pillow(channels):
+    images = textured(4, 32, channels)
+    out = corrupt(images, "jpeg_compression", 3, np.random.default_rng(0))
+    for img, got in zip(images, out):
+        buffer = io.BytesIO()
+        Image.fromarray(img[..., 0] if channels == 1 else img).save(buffer, "JPEG", quality=58)
+        want = np.asarray(Image.open(buffer)).reshape(img.shape)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_noise_is_vectorised_and_seeded():
+    images = textured(8, 32, 3)
+    a = corrupt(images, "gaussian_noise", 3, np.random.default_rng(1))
+    b = corrupt(images, "gaussian_noise", 3, np.random.default_rng(2))
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad,message", [
+    (dict(name="fogg"), r"unknown corruption 'fogg'.*did you mean 'fog'"),
+    (dict(severity=0), "severity must be an integer in 1..5"),
+    (dict(severity=2.5), "severity must be an integer in 1..5"),
+    (dict(images=np.zeros((2, 8, 8, 3), np.float32)), "uint8"),
+    (dict(images=np.zeros((8, 8, 3), np.uint8)), "N x H x W x C"),
+])
+def test_bad_input(bad, message):
+    args = dict(images=np.zeros((2, 8, 8, 3), np.uint8), name="gaussian_noise", severity=1)
+    args.update(bad)
+    with pytest.raises(ValueError, match=message):
+        corrupt(args["images"], args["name"], args["severity"], np.random.default_rng(0))
