@@ -3,7 +3,7 @@
 Knows nothing about training; imports only ``sharpdro.config``/``sharpdro.registry``
 (no MindSpore-dependent parts of ``sharpdro``).
 """
-from .build import DataBundle, build_data
+from .build import DataBundle, build_data, prepare_arrays
 from .registry import CORRUPTIONS, READERS
 
-__all__ = ["DataBundle", "build_data", "CORRUPTIONS", "READERS"]
+__all__ = ["DataBundle", "build_data", "prepare_arrays", "CORRUPTIONS", "READERS"]

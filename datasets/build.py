@@ -1,6 +1,11 @@
-"""From a config to the training set and one evaluation set per severity (SPEC section 2)."""
+"""From a config to the training set and one evaluation set per severity (SPEC section 2).
+
+``prepare_arrays(cfg)`` does the work that is cached (read, split, corrupt);
+``build_data(cfg)`` wraps its arrays in MindSpore pipelines.
+"""
 import dataclasses
 import logging
+import os
 
 import numpy as np
 
@@ -8,12 +13,24 @@ from sharpdro.config import num_groups
 from sharpdro.groups import check_group_indices
 
 from . import readers, synthetic  # noqa: F401  (registration)
-from .corruptions import corrupt
-from .pipeline import make_dataset
+from .cache import ArrayCache
+from .corruptions import check_images, corrupt
 from .registry import CORRUPTIONS, READERS
 from .split import poisson_shares, split_by_severity
 
 log = logging.getLogger(__name__)
+CHUNK = 2000  # images corrupted per call: bounds memory, drives the progress bar
+
+
+@dataclasses.dataclass
+class Arrays:
+    train: tuple          # (images, labels, groups)
+    val: dict             # severity -> (images, labels)
+    test: dict            # severity -> (images, labels)
+    num_classes: int
+    mean: tuple
+    std: tuple
+    train_counts: list
 
 
 @dataclasses.dataclass
@@ -28,54 +45,107 @@ class DataBundle:
     steps_per_epoch: int
 
 
-def _corrupted_copies(images, name, num_severity, seed):
-    """Severity s of every image; s = 0 is the clean image."""
-    out = [images]
-    for s in range(1, num_severity + 1):
-        out.append(corrupt(images, name, s, np.random.default_rng([seed, 1000 + s])))
-    return out
-
-
-def build_data(cfg):
+def check_data_config(cfg):
+    """Names and ranges, before any file is read."""
     d = cfg.data
     READERS.check(d.dataset)
     CORRUPTIONS.check(d.corruption)
-    shares = poisson_shares(d.num_severity, d.poisson_lambda)
-    reader = READERS.get(d.dataset)
-    raw = reader(data_dir=d.data_dir, seed=cfg.seed, **READERS.select_options(d.dataset, d))
+    return poisson_shares(d.num_severity, d.poisson_lambda)
+
+
+def corrupt_in_chunks(images, name, severity, seed, table, desc=None):
+    """Corrupt with one generator consumed chunk by chunk: same pixels on any machine."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(images)
+    starts = range(0, len(images), CHUNK)
+    show = desc is not None and len(images) > CHUNK
+    for start in tqdm(starts, desc=desc, disable=not show, leave=False):
+        out[start:start + CHUNK] = corrupt(images[start:start + CHUNK], name, severity, rng, table)
+    return out
+
+
+def _split_from_lists(folder, files, num_severity):
+    index = {f: i for i, f in enumerate(files)}
+    per_severity = []
+    for s in range(num_severity + 1):
+        names, _ = readers.read_file_list(os.path.join(folder, f"train_severity_{s}.txt"))
+        per_severity.append(np.asarray([index[n] for n in names], np.int64))
+    val_names, _ = readers.read_file_list(os.path.join(folder, "val.txt"))
+    return per_severity, np.asarray([index[n] for n in val_names], np.int64)
+
+
+def prepare_arrays(cfg):
+    d = cfg.data
+    shares = check_data_config(cfg)
+    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
+                                 **READERS.select_options(d.dataset, d))
     train_x, train_y = raw["train"]
     test_x, test_y = raw["test"]
+    check_images(train_x)
     num_per_class = d.num_per_class or raw["default_num_per_class"]
-    rng = np.random.default_rng([cfg.seed, 1])
-    per_severity, val_idx = split_by_severity(train_y, num_per_class, shares, rng)
+    if "train_files" in raw and d.file_lists:
+        per_severity, val_idx = _split_from_lists(d.file_lists, raw["train_files"], d.num_severity)
+    else:
+        per_severity, val_idx = split_by_severity(train_y, num_per_class, shares,
+                                                  np.random.default_rng([cfg.seed, 1]))
+    if "train_files" in raw and not d.file_lists:  # the authors' style: share a split
+        lists = os.path.join(d.cache_dir, f"{d.dataset}_filelists_seed{cfg.seed}_n{num_per_class}")
+        readers.write_file_lists(lists, raw["train_files"], train_y, per_severity, val_idx)
+        log.info("file lists of this split: %s", lists)
+    cache = ArrayCache(d.cache_dir)
+    base = {"dataset": d.dataset, "corruption": d.corruption, "table": d.corruption_table,
+            "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
+            "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
+            "options": {k: v for k, v in READERS.select_options(d.dataset, d).items()},
+            "file_lists": d.file_lists}
+
+    def corrupted(split, severity, images):
+        if severity == 0:
+            return images
+        key = dict(base, split=split, severity=severity, count=len(images))
+        seed = [cfg.seed, {"train": 2, "val": 3, "test": 4}[split], severity]
+        return cache.get(key, lambda: corrupt_in_chunks(
+            images, d.corruption, severity, seed, d.corruption_table,
+            desc=f"{d.corruption} {split} severity {severity}"))
+
     images, labels, groups = [], [], []
     for s, idx in enumerate(per_severity):
-        x = train_x[idx]
-        if s > 0 and len(idx):
-            x = corrupt(x, d.corruption, s, np.random.default_rng([cfg.seed, 2, s]))
-        images.append(x)
+        images.append(corrupted("train", s, train_x[idx]))
         labels.append(train_y[idx])
-        groups.append(np.full(len(idx), s))
+        groups.append(np.full(len(idx), s, np.int64))
     images, labels, groups = map(np.concatenate, (images, labels, groups))
     check_group_indices(groups, num_groups(cfg))
     counts = [len(idx) for idx in per_severity]
     log.info("training images per severity: %s (total %d)", counts, sum(counts))
+    val_x, val_y = train_x[val_idx], train_y[val_idx]
+    levels = range(d.num_severity + 1)
+    return Arrays(train=(images, labels, groups),
+                  val={s: (corrupted("val", s, val_x), val_y) for s in levels},
+                  test={s: (corrupted("test", s, test_x), test_y) for s in levels},
+                  num_classes=raw["num_classes"], mean=raw["mean"], std=raw["std"],
+                  train_counts=counts)
+
+
+def build_data(cfg):
+    from .pipeline import make_dataset
+
+    arrays = prepare_arrays(cfg)
+    images, labels, groups = arrays.train
     if len(labels) < cfg.train.batch_size:
         raise ValueError(f"{len(labels)} training images is fewer than one batch "
                          f"({cfg.train.batch_size}); raise num_per_class or lower batch_size")
-    mean, std = raw["mean"], raw["std"]
-    train = make_dataset(images, labels, groups, cfg.train.batch_size, mean, std, True,
-                         cfg.seed, d.num_workers)
+    common = dict(mean=arrays.mean, std=arrays.std, seed=cfg.seed, num_workers=cfg.data.num_workers)
+    train = make_dataset(images, labels, groups, cfg.train.batch_size, train=True,
+                         random_crop=cfg.data.random_crop, **common)
 
-    def per_severity_sets(x, y, seed_tag):
-        sets = {}
-        for s, xs in enumerate(_corrupted_copies(x, d.corruption, d.num_severity,
-                                                 cfg.seed * 100 + seed_tag)):
-            sets[s] = make_dataset(xs, y, np.full(len(y), s), cfg.train.eval_batch_size,
-                                   mean, std, False, cfg.seed, d.num_workers)
-        return sets
+    def eval_sets(split):
+        return {s: make_dataset(x, y, np.full(len(y), s), cfg.train.eval_batch_size, train=False,
+                                **common)
+                for s, (x, y) in split.items()}
 
-    return DataBundle(train=train, val=per_severity_sets(train_x[val_idx], train_y[val_idx], 3),
-                      test=per_severity_sets(test_x, test_y, 4), num_classes=raw["num_classes"],
-                      in_channels=train_x.shape[-1], image_size=train_x.shape[1],
-                      train_counts=counts, steps_per_epoch=len(labels) // cfg.train.batch_size)
+    return DataBundle(train=train, val=eval_sets(arrays.val), test=eval_sets(arrays.test),
+                      num_classes=arrays.num_classes, in_channels=images.shape[-1],
+                      image_size=images.shape[1], train_counts=arrays.train_counts,
+                      steps_per_epoch=len(labels) // cfg.train.batch_size)

@@ -85,6 +85,14 @@ SCHEMA = {
         "channels": Field(3, int, "synthetic data: channels", low=1),
         "num_classes": Field(10, int, "synthetic data: classes", low=2),
         "num_workers": Field(1, int, "dataset pipeline workers", low=1),
+        "corruption_table": Field("default", str, "corruption constants: 'default' (CIFAR-10-C "
+                                  "up to 32 px, Tiny-ImageNet-C above) or the harsher "
+                                  "'imagenet_c'", choices=("default", "imagenet_c")),
+        "cache_dir": Field("cache", str, "where corrupted arrays are cached"),
+        "random_crop": Field(False, bool, "training augmentation: random crop (pad 4) in "
+                             "addition to the horizontal flip"),
+        "file_lists": Field(None, str, "imagenet30: folder of file lists to reuse a split "
+                            "(train_severity_<s>.txt, val.txt); null draws and writes them"),
     },
     "model": {
         "name": Field("small_cnn", str, "model registry name"),

@@ -12,8 +12,9 @@ from datasets.registry import CORRUPTIONS
 SPEC_NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
               "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
               "elastic_transform", "pixelate", "jpeg_compression"]
-# Known not to grow monotonically with severity on the fixed batch yet (open work, issue 3).
-NOT_MONOTONE_YET = {"glass_blur", "frost", "elastic_transform", "pixelate"}
+# The published constants of these two do not order the change by severity (see the
+# docstring of datasets/corruptions.py); every other corruption must grow.
+NOT_MONOTONE = {"glass_blur", "elastic_transform"}
 
 
 def textured(n, size, channels, seed=0):
@@ -41,8 +42,8 @@ def test_every_corruption_every_severity(name, size, channels):
         np.testing.assert_array_equal(out, corrupt(images, name, severity, np.random.default_rng(0)))
         changes.append(np.abs(out.astype(float) - images).mean())
     assert changes[0] > 0
-    if name in NOT_MONOTONE_YET:
-        pytest.xfail(f"{name}: change by severity {np.round(changes, 2)} is not monotone yet")
+    if name in NOT_MONOTONE:
+        return  # shape, dtype, determinism and a non-zero change were checked above
     assert all(b > a for a, b in zip(changes, changes[1:])), changes
 
 

@@ -36,12 +36,13 @@ def test_split_counts_disjoint_and_seeded():
         split_by_severity(labels, 501, shares, np.random.default_rng(0))
 
 
-def test_training_pipeline_columns():
+def test_training_pipeline_columns(tmp_path):
     from sharpdro.config import load_config
     from datasets import build_data
 
     cfg = load_config(None, {"data.image_size": 12, "data.channels": 1, "data.num_classes": 3,
-                             "data.num_per_class": 100, "train.batch_size": 8})
+                             "data.num_per_class": 100, "train.batch_size": 8,
+                             "data.cache_dir": str(tmp_path), "data.random_crop": True})
     data = build_data(cfg)
     assert data.train_counts == [108, 108, 54, 18, 3, 0]  # 3 classes x floor(100 pmf(s))
     batch = next(data.train.create_dict_iterator(output_numpy=True))
@@ -50,3 +51,72 @@ def test_training_pipeline_columns():
     groups = np.concatenate([b["group"] for b in data.train.create_dict_iterator(output_numpy=True)])
     assert set(groups) <= set(range(6))
     assert sorted(data.test) == list(range(6))
+
+
+def small_config(tmp_path, **extra):
+    from sharpdro.config import load_config
+
+    values = {"data.image_size": 8, "data.channels": 3, "data.num_classes": 2,
+              "data.num_per_class": 300, "data.cache_dir": str(tmp_path / "cache")}
+    values.update(extra)
+    return load_config(None, values)
+
+
+def test_same_seed_same_pixels_other_seed_other(tmp_path):
+    from datasets import prepare_arrays
+
+    a = prepare_arrays(small_config(tmp_path))
+    b = prepare_arrays(small_config(tmp_path, **{"data.cache_dir": str(tmp_path / "other")}))
+    c = prepare_arrays(small_config(tmp_path, seed=1))
+    np.testing.assert_array_equal(a.train[0], b.train[0])
+    np.testing.assert_array_equal(a.test[5][0], b.test[5][0])
+    assert not np.array_equal(a.test[5][0], c.test[5][0])
+    assert a.train_counts == [220, 220, 110, 36, 8, 0]  # 2 classes x floor(300 pmf(s))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete_manifest"])
+def test_damaged_cache_is_rebuilt(tmp_path, damage):
+    import glob
+    import os
+
+    from datasets import prepare_arrays
+
+    cfg = small_config(tmp_path)
+    want = prepare_arrays(cfg).test[3][0]
+    files = sorted(glob.glob(str(tmp_path / "cache" / "*.npy")))
+    assert files
+    for path in files:
+        if damage == "truncate":
+            with open(path, "r+b") as f:
+                f.truncate(os.path.getsize(path) // 2)
+        elif damage == "flip":
+            with open(path, "r+b") as f:
+                f.seek(-1, 2)
+                last = f.read(1)
+                f.seek(-1, 2)
+                f.write(bytes([last[0] ^ 0xFF]))
+        else:
+            os.remove(path[:-4] + ".json")
+    again = prepare_arrays(cfg).test[3][0]
+    np.testing.assert_array_equal(again, want)
+    from datasets.cache import ArrayCache
+    assert all(ArrayCache(str(tmp_path / "cache")).load(json_key) is not None
+               for json_key in _keys(tmp_path / "cache"))
+
+
+def _keys(folder):
+    import glob
+    import json
+
+    return [json.load(open(p))["key"] for p in glob.glob(str(folder / "*.json"))]
+
+
+def test_bad_data_config_fails_before_reading(tmp_path):
+    from datasets import prepare_arrays
+
+    with pytest.raises(ValueError, match="unknown dataset 'cifar11'"):
+        prepare_arrays(small_config(tmp_path, **{"data.dataset": "cifar11"}))
+    with pytest.raises(ValueError, match="unknown corruption 'snowy'.*'snow'"):
+        prepare_arrays(small_config(tmp_path, **{"data.corruption": "snowy"}))
+    with pytest.raises(ValueError, match="larger than class"):
+        prepare_arrays(small_config(tmp_path, **{"data.num_per_class": 10 ** 6}))

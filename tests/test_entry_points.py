@@ -17,6 +17,7 @@ TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("run"))
+    TINY.extend(["--cache_dir", str(tmp_path_factory.mktemp("cache"))])
     train_entry.main(["--config", "configs/quickstart.yaml", "--run_dir", path] + TINY)
     return path
 
@@ -34,7 +35,7 @@ def test_train_writes_the_run_folder(run_dir):
 
 
 def test_eval_and_export(run_dir):
-    result = eval_entry.main(["--run", run_dir])
+    result = eval_entry.main(["--run", run_dir])  # the run's config holds the cache_dir
     assert set(result["acc"]) == set(range(6)) and 0 <= result["worst_acc"] <= result["mean_acc"]
     path = export_entry.main(["--run", run_dir])
     assert os.path.isfile(path) and path.endswith(".mindir")

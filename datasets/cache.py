@@ -1,0 +1,78 @@
+"""A cache of uint8 arrays: ``<root>/<key>.npy`` plus a manifest with shape and checksum.
+
+Written to a temporary name and renamed, so a crash never leaves a half-written entry;
+an entry whose file is missing, truncated or whose checksum does not match is rebuilt.
+"""
+import hashlib
+import json
+import logging
+import os
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+VERSION = 1  # bump when the corruption code changes what it produces
+
+
+def key_name(key):
+    text = json.dumps({"version": VERSION, **key}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _checksum(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path, write):
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class ArrayCache:
+    def __init__(self, root):
+        self.root = root
+        os.makedirs(root, exist_ok=True)
+
+    def paths(self, key):
+        name = key_name(key)
+        return os.path.join(self.root, name + ".npy"), os.path.join(self.root, name + ".json")
+
+    def load(self, key):
+        """The cached array, or None if absent or damaged."""
+        path, manifest_path = self.paths(key)
+        if not (os.path.isfile(path) and os.path.isfile(manifest_path)):
+            return None
+        try:
+            with open(manifest_path) as f:
+                manifest = json.load(f)
+            if _checksum(path) != manifest["sha256"]:
+                raise ValueError("checksum mismatch")
+            array = np.load(path, allow_pickle=False)
+            if list(array.shape) != manifest["shape"] or str(array.dtype) != manifest["dtype"]:
+                raise ValueError("shape or dtype mismatch")
+            return array
+        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+            log.warning("cache entry %s is damaged (%s); rebuilding", path, err)
+            return None
+
+    def store(self, key, array):
+        path, manifest_path = self.paths(key)
+        _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        manifest = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype),
+                    "sha256": _checksum(path), "version": VERSION}
+        _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+
+    def get(self, key, build):
+        array = self.load(key)
+        if array is None:
+            array = build()
+            self.store(key, array)
+        return array
