@@ -40,7 +40,7 @@ def main(argv=None):
     from datasets import build_data
     from sharpdro.algorithms import ALGORITHMS, EvalCell, create_train_step_from_config
     from sharpdro.models import MODELS, create_model_from_config
-    from sharpdro.optim import create_optimizer_from_config, lr_schedule
+    from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
 
     # names are checked before any data is built
     try:
@@ -62,13 +62,12 @@ def main(argv=None):
     print(f"data: {cfg.data.dataset}, {cfg.data.corruption}, {sum(data.train_counts)} training "
           f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s)")
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
-    optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(),
-                                             data.steps_per_epoch, cfg.train.epochs)
+    # one schedule: the optimizer steps through it, the progress log prints from it
+    lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch * cfg.train.epochs)
+    optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
     cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg))
     model = Model(cell, eval_network=EvalCell(net), metrics={"acc": Accuracy(), "loss": Loss()},
                   eval_indexes=[0, 1, 2])
-    lrs = lr_schedule(cfg.optim.lr, data.steps_per_epoch * cfg.train.epochs, cfg.optim.schedule,
-                      cfg.optim.milestones, cfg.optim.gamma)
     callbacks = [
         NanGuard(),
         ProgressLogger(cell, lrs, data.steps_per_epoch, cfg.train.epochs, cfg.train.log_every,

@@ -79,8 +79,8 @@ def _split_from_lists(folder, files, num_severity):
 def prepare_arrays(cfg):
     d = cfg.data
     shares = check_data_config(cfg)
-    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
-                                 **READERS.select_options(d.dataset, d))
+    reader_options = READERS.select_options(d.dataset, d)
+    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed, **reader_options)
     train_x, train_y = raw["train"]
     test_x, test_y = raw["test"]
     check_images(train_x)
@@ -98,7 +98,7 @@ def prepare_arrays(cfg):
     base = {"dataset": d.dataset, "corruption": d.corruption, "table": d.corruption_table,
             "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
             "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
-            "options": {k: v for k, v in READERS.select_options(d.dataset, d).items()},
+            "options": reader_options,
             "file_lists": d.file_lists}
 
     def corrupted(split, severity, images):

@@ -57,4 +57,3 @@ class GroupLoss(nn.Cell):
         per_sample = per_sample_ce(logits, label)
         onehot = self.one_hot(group)
         return per_sample.mean(), per_sample, group_means(per_sample, onehot), onehot.sum(axis=0)
-

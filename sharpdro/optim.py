@@ -51,8 +51,12 @@ def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8
     return [base_lr * gamma ** sum(s >= b for b in bounds) for s in range(total_steps)]
 
 
-def create_optimizer_from_config(optim_cfg, params, steps_per_epoch, epochs):
-    lrs = lr_schedule(optim_cfg["lr"], steps_per_epoch * epochs, optim_cfg["schedule"],
-                      optim_cfg["milestones"], optim_cfg["gamma"])
+def lr_schedule_from_config(optim_cfg, total_steps):
+    return lr_schedule(optim_cfg["lr"], total_steps, optim_cfg["schedule"],
+                       optim_cfg["milestones"], optim_cfg["gamma"])
+
+
+def create_optimizer_from_config(optim_cfg, params, lrs):
+    """The config's optimizer with per-step learning rates ``lrs`` (see lr_schedule_from_config)."""
     return create_optimizer(params, lrs, optim_cfg["momentum"], optim_cfg["weight_decay"],
                             optim_cfg["decay_bn_bias"])
