@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 log = logging.getLogger(__name__)
-VERSION = 1  # bump when the corruption code changes what it produces
+VERSION = 2  # bump when the corruption code changes what it produces
 
 
 def key_name(key):

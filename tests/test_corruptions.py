@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from datasets.corruptions import CONSTANTS, constant, corrupt
+from datasets.corruptions import (CONSTANTS, NOISE, constant, corrupt, corrupt_reference,
+                                  output_pmf)
 from datasets.registry import CORRUPTIONS
 
 SPEC_NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
@@ -93,6 +94,27 @@ def test_noise_is_vectorised_and_seeded():
     a = corrupt(images, "gaussian_noise", 3, np.random.default_rng(1))
     b = corrupt(images, "gaussian_noise", 3, np.random.default_rng(2))
     assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", NOISE)
+def test_noise_table_matches_the_float_definition(name):
+    """The table sampler draws from the same output distribution as the float formula:
+    per input level, the histograms of 20000 draws agree (two-sample chi-square)."""
+    c = constant(name, 4, 32)
+    pmf = output_pmf(name, c)
+    np.testing.assert_allclose(pmf.sum(1), 1.0, atol=1e-9)
+    for level in (0, 40, 128, 250):
+        x = np.full((20000, 1, 1, 1), level, np.uint8)
+        a = np.bincount(corrupt(x, name, 4, np.random.default_rng(0)).ravel(), minlength=256)
+        b = np.bincount(corrupt_reference(x, name, c, np.random.default_rng(1)).ravel(),
+                        minlength=256)
+        both = (a + b) > 0
+        chi2 = (((a - b) ** 2)[both] / (a + b)[both]).sum()
+        dof = max(int(both.sum()) - 1, 1)
+        assert chi2 < dof + 5 * np.sqrt(2 * dof), (level, chi2, dof)
+        # and the empirical histogram matches the computed distribution
+        expected = pmf[level] * len(x)
+        assert np.abs(a - expected).max() < 5 * np.sqrt(expected.max()) + 5, level
 
 
 @pytest.mark.parametrize("bad,message", [
