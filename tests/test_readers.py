@@ -123,3 +123,33 @@ def test_unknown_dataset_lists_valid_ones():
 
     with pytest.raises(ValueError, match="unknown dataset 'cifar1'.*cifar10, cifar100, fashion_mnist"):
         READERS.check("cifar1")
+
+
+def test_imagenet30_split_reused_from_file_lists(tmp_path):
+    """prepare_arrays writes the split's file lists; another run that points data.file_lists
+    at them trains on exactly the same images at the same severities, whatever its seed."""
+    from datasets import prepare_arrays
+    from sharpdro.config import load_config
+
+    for split, n in (("train", 12), ("test", 2)):
+        for c in range(2):
+            folder = tmp_path / "data" / split / f"n0{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng_images(1, 64, 64, 3, seed=100 * c + i)[0]).save(folder / f"{i}.png")
+    common = {"data.dataset": "imagenet30", "data.data_dir": str(tmp_path / "data"),
+              "data.num_per_class": 10, "data.corruption": "gaussian_noise",
+              "data.cache_dir": str(tmp_path / "cache")}
+    first = prepare_arrays(load_config(None, dict(common, seed=0)))
+    lists = tmp_path / "cache" / "imagenet30_filelists_seed0_n10"
+    assert sorted(os.listdir(lists)) == sorted([f"train_severity_{s}.txt" for s in range(6)]
+                                               + ["val.txt"])
+    reused = prepare_arrays(load_config(None, dict(common, seed=7, **{"data.file_lists": str(lists)})))
+    fresh = prepare_arrays(load_config(None, dict(common, seed=7)))
+    assert reused.train_counts == first.train_counts
+    np.testing.assert_array_equal(reused.train[1], first.train[1])
+    np.testing.assert_array_equal(reused.train[2], first.train[2])
+    np.testing.assert_array_equal(reused.val[0][0], first.val[0][0])
+    np.testing.assert_array_equal(reused.train[0][reused.train[2] == 0],
+                                  first.train[0][first.train[2] == 0])
+    assert not np.array_equal(fresh.val[0][0], first.val[0][0])  # the lists, not the seed, decided
