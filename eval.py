@@ -1,7 +1,11 @@
-"""Test accuracy per severity: python eval.py --run runs/<name> | --config <yaml> --ckpt <file>
+"""Test accuracy per severity.
+
+    python eval.py --run runs/<name>                 (its best, else last, checkpoint)
+    python eval.py --config <yaml> --ckpt <file>
+    python eval.py --config <yaml> --mindir <file>   (an exported model)
 
 Prints a table (accuracy at every severity, mean, worst) and writes it as JSON and
-Markdown next to the checkpoint (or to --out).
+Markdown next to the checkpoint or MindIR (or to --out).
 """
 import argparse
 import json
@@ -14,37 +18,36 @@ from sharpdro.runtime import set_context
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_checkpoint_args(parser)
-    parser.add_argument("--out", help="output prefix for .json/.md (default: beside the checkpoint)")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    add_checkpoint_args(parser, mindir=True)
+    parser.add_argument("--out", help="output prefix for .json/.md (default: beside the model file)")
     args, cfg = parse_checkpoint_args(parser, argv)
     set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
 
-    from mindspore.train import Accuracy, Loss, Model
-
-    from callbacks.evaluation import evaluate_by_severity, format_table
+    from callbacks.evaluation import evaluate_by_severity, format_table, markdown_table, network_predictor
     from datasets import build_data
-    from sharpdro.algorithms import EvalCell
+    from datasets.readers import DatasetNotFoundError
     from sharpdro.checkpoint import create_trained_model
+    from sharpdro.deploy import mindir_predictor
 
-    data = build_data(cfg)
     try:
-        net = create_trained_model(cfg.model, data.num_classes, data.in_channels, args.ckpt)
-    except ValueError as err:  # a checkpoint of another model: name the parameters
-        sys.exit(str(err))
-    model = Model(net, eval_network=EvalCell(net), metrics={"acc": Accuracy(), "loss": Loss()},
-                  eval_indexes=[0, 1, 2])
-    result = evaluate_by_severity(model, data.test)
-    table = format_table(result)
-    print(table)
-    out = args.out or os.path.splitext(args.ckpt)[0] + "_test"
+        data = build_data(cfg)
+        image_shape = (data.in_channels, data.image_size, data.image_size)
+        if args.mindir:
+            predict = mindir_predictor(args.mindir, image_shape)
+        else:  # a checkpoint of another model: the error names the parameters
+            predict = network_predictor(create_trained_model(cfg.model, data.num_classes,
+                                                             data.in_channels, args.ckpt))
+    except (ValueError, DatasetNotFoundError) as err:
+        sys.exit(f"error: {err}")
+    result, _ = evaluate_by_severity(predict, data.test)
+    print(format_table(result))
+    source = args.mindir or args.ckpt
+    out = args.out or os.path.splitext(source)[0] + "_test"
     with open(out + ".json", "w") as f:
-        json.dump(result, f, indent=2)
+        json.dump({"source": source, **result}, f, indent=2)
     with open(out + ".md", "w") as f:
-        f.write("| " + " | ".join(["severity"] + [str(s) for s in result["acc"]] + ["mean", "worst"])
-                + " |\n|" + "---|" * (len(result["acc"]) + 3) + "\n| accuracy (%) | "
-                + " | ".join(f"{100 * a:.2f}" for a in list(result["acc"].values())
-                             + [result["mean_acc"], result["worst_acc"]]) + " |\n")
+        f.write(f"Test accuracy by severity ({source})\n\n" + markdown_table(result))
     print(f"written: {out}.json, {out}.md")
     return result
 

@@ -1,7 +1,9 @@
 """Small single-purpose ``mindspore.train.Callback``s used by train.py."""
-from .checkpoint import EpochCheckpoint, save_train_state
-from .evaluation import SeverityEval, evaluate_by_severity
-from .progress import NanGuard, ProgressLogger
+from .checkpoint import Checkpointer, ExportBest
+from .evaluation import SeverityEval, evaluate_by_severity, format_table, markdown_table
+from .progress import NanGuard, ProgressLogger, StopAtStep
+from .state import RunState
 
-__all__ = ["EpochCheckpoint", "NanGuard", "ProgressLogger", "SeverityEval",
-           "evaluate_by_severity", "save_train_state"]
+__all__ = ["Checkpointer", "ExportBest", "NanGuard", "ProgressLogger", "RunState",
+           "SeverityEval", "StopAtStep", "evaluate_by_severity", "format_table",
+           "markdown_table"]

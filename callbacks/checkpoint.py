@@ -1,29 +1,55 @@
-"""Checkpoints written atomically: a crash never leaves a half-written file."""
+"""last.ckpt every epoch, best.ckpt when the validation metric improves, and the MindIR
+export of the best model at the end of the run."""
 import os
 
-import mindspore as ms
 from mindspore.train import Callback
 
-from sharpdro.algorithms import SCRATCH_PREFIX
+from sharpdro.checkpoint import save_train_state
 
 
-def save_train_state(cell, path, extra=None):
-    """Network weights, optimizer state and group weights (not the scratch copies)."""
-    tmp = f"{path[:-len('.ckpt')] if path.endswith('.ckpt') else path}.tmp.ckpt"  # MindSpore adds .ckpt
-    ms.save_checkpoint(cell, tmp, append_dict=extra,
-                       choice_func=lambda name: not name.startswith(SCRATCH_PREFIX))
-    os.replace(tmp, path)
+class Checkpointer(Callback):
+    """After each epoch (and after SeverityEval in the callback list): ``best.ckpt`` if this
+    epoch's evaluation is the best so far, then ``last.ckpt``. Each holds the network, the
+    optimizer state, the group weights and the run state (epoch, global step, seed, best
+    metric, the config as YAML)."""
 
-
-class EpochCheckpoint(Callback):
-    """``last.ckpt`` after every epoch, with the epoch and global step."""
-
-    def __init__(self, cell, folder, seed):
+    def __init__(self, cell, folder, state, seed, config_text, best_metric):
         super().__init__()
-        self.cell, self.folder, self.seed = cell, folder, seed
+        self.cell, self.folder, self.state = cell, folder, state
+        self.seed, self.config_text, self.best_metric = seed, config_text, best_metric
         os.makedirs(folder, exist_ok=True)
+
+    def run_state(self, args):
+        return {"epoch": args.cur_epoch_num, "step": self.state.step(args), "seed": self.seed,
+                "best_metric": self.best_metric, "best_value": self.state.best_value,
+                "best_epoch": self.state.best_epoch, "config": self.config_text}
+
+    def _save(self, name, run_state):
+        path = os.path.join(self.folder, name)
+        try:
+            save_train_state(self.cell, path, run_state)
+        except OSError as err:
+            raise OSError(f"could not write checkpoint {path}: {err}; the previous one is "
+                          "intact") from err
 
     def on_train_epoch_end(self, run_context):
         args = run_context.original_args()
-        save_train_state(self.cell, os.path.join(self.folder, "last.ckpt"),
-                         {"epoch": args.cur_epoch_num, "step": args.cur_step_num, "seed": self.seed})
+        run_state = self.run_state(args)
+        if self.state.best_epoch == args.cur_epoch_num:
+            self._save("best.ckpt", run_state)
+        self._save("last.ckpt", run_state)
+
+
+class ExportBest(Callback):
+    """At the end of the run: ``export(best_or_last_checkpoint)`` (train.py wires the model
+    and the file format)."""
+
+    def __init__(self, folder, state, export):
+        super().__init__()
+        self.folder, self.state, self.export = folder, state, export
+
+    def on_train_end(self, run_context):
+        if not self.state.is_over(run_context.original_args()):
+            return
+        best = os.path.join(self.folder, "best.ckpt")
+        self.export(best if os.path.isfile(best) else os.path.join(self.folder, "last.ckpt"))

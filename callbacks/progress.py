@@ -1,10 +1,14 @@
-"""Progress lines with the worst-case group, train_log.csv and group_weights.csv; NaN guard."""
+"""Worst-case group tracking: progress lines, train_log.csv, group_weights.csv and its plot;
+the NaN guard; the max_steps stop."""
 import csv
 import math
+import os
 import time
 
 import numpy as np
 from mindspore.train import Callback
+
+from .plots import plot_group_weights
 
 
 def _loss_value(run_context):
@@ -13,62 +17,95 @@ def _loss_value(run_context):
     return float(np.asarray(out.asnumpy()).reshape(-1)[0])
 
 
+def keep_rows(path, keep):
+    """Rewrite a CSV keeping its header and the rows for which ``keep(row)`` holds."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if keep(r)])
+    os.replace(tmp, path)
+
+
 class ProgressLogger(Callback):
-    """Every ``every`` steps: a line with loss, lr, group weights, worst group and ETA, and
-    a row in ``train_log.csv`` and ``group_weights.csv``."""
+    """Every ``every`` steps: a line with loss, lr, group weights, the worst group and the
+    ETA, and a row in ``train_log.csv`` and ``group_weights.csv``; at the end of the run,
+    ``plots/group_weights.png``.
 
-    def __init__(self, cell, lrs, steps_per_epoch, epochs, every, log_path, weights_path,
-                 print_fn=print):
+    ``resume_step``: continue the files of an earlier run, dropping rows logged after the
+    checkpoint it resumes from.
+    """
+
+    def __init__(self, cell, lrs, state, every, run_dir, resume_step=None, print_fn=print):
         super().__init__()
-        self.cell, self.lrs, self.every = cell, lrs, every
-        self.steps_per_epoch, self.total = steps_per_epoch, steps_per_epoch * epochs
+        self.cell, self.lrs, self.state, self.every = cell, lrs, state, every
         self.print = print_fn
+        self.log_path = os.path.join(run_dir, "train_log.csv")
+        self.weights_path = os.path.join(run_dir, "group_weights.csv")
+        self.plot_path = os.path.join(run_dir, "plots", "group_weights.png")
         groups = cell.num_groups
-        self.log_path, self.weights_path = log_path, weights_path
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(["epoch", "step", "loss", "lr", "seconds"]
-                                   + [f"group_loss_{s}" for s in range(groups)])
-        with open(weights_path, "w", newline="") as f:
-            csv.writer(f).writerow(["epoch", "step"] + [f"w_{s}" for s in range(groups)])
-        self.start = None
-
-    def on_train_begin(self, run_context):
-        self.start = time.time()
+        headers = {self.log_path: ["epoch", "step", "loss", "lr", "seconds"]
+                   + [f"group_loss_{s}" for s in range(groups)],
+                   self.weights_path: ["epoch", "step"] + [f"w_{s}" for s in range(groups)]}
+        for path, header in headers.items():
+            if resume_step is not None and os.path.isfile(path):
+                keep_rows(path, lambda row: int(row[1]) <= resume_step)
+            else:
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerow(header)
+        self.start = self.first_step = None
 
     def on_train_step_end(self, run_context):
         args = run_context.original_args()
-        step = args.cur_step_num
-        if step % self.every and step != self.total:
+        step = self.state.step(args)
+        if self.start is None:  # timing from this process's first step
+            self.start, self.first_step = time.time(), step - 1
+        if step % self.every and not self.state.is_last_step(step):
             return
         loss = _loss_value(run_context)
         epoch = args.cur_epoch_num
         weights = self.cell.group_weights.asnumpy()
         group_loss = self.cell.last_group_loss.asnumpy()
         elapsed = time.time() - self.start
-        eta = elapsed / max(step, 1) * (self.total - step)
+        eta = elapsed / max(step - self.first_step, 1) * (self.state.total_steps - step)
         lr = self.lrs[min(step, len(self.lrs)) - 1]
         with open(self.log_path, "a", newline="") as f:
             csv.writer(f).writerow([epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}"]
                                    + [f"{v:.6f}" for v in group_loss])
         with open(self.weights_path, "a", newline="") as f:
             csv.writer(f).writerow([epoch, step] + [f"{v:.6f}" for v in weights])
-        self.print(f"epoch {epoch} step {step}/{self.total} loss {loss:.4f} lr {lr:.4g} "
+        self.print(f"epoch {epoch} step {step}/{self.state.total_steps} loss {loss:.4f} lr {lr:.4g} "
                    f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {int(weights.argmax())} "
                    f"| {elapsed:.0f}s elapsed, ETA {eta:.0f}s", flush=True)
 
+    def on_train_end(self, run_context):
+        if self.state.is_over(run_context.original_args()):
+            plot_group_weights(self.weights_path, self.plot_path)
+
 
 class NanGuard(Callback):
-    """Stop with a clear message when the loss is NaN or infinite."""
-
-    def __init__(self):
-        super().__init__()
-        self.bad_step = None
+    """Stop with a clear message when the loss is NaN or infinite (before the epoch's
+    checkpoint is written, so the last good checkpoint stays)."""
 
     def on_train_step_end(self, run_context):
         loss = _loss_value(run_context)
         if not math.isfinite(loss):
-            self.bad_step = run_context.original_args().cur_step_num
+            step = run_context.original_args().cur_step_num
             run_context.request_stop()
             raise FloatingPointError(
-                f"training loss is {loss} at step {self.bad_step}; stopped. The last good "
-                "checkpoint is kept. Try a lower lr or rho.")
+                f"training loss is {loss} at step {step} of epoch "
+                f"{run_context.original_args().cur_epoch_num}; stopped. The last good checkpoint "
+                "is kept. Try a lower optim.lr or algorithm.rho.")
+
+
+class StopAtStep(Callback):
+    """Stop after ``state.total_steps`` steps when that is fewer than the epochs hold."""
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+
+    def on_train_step_end(self, run_context):
+        if self.state.is_last_step(self.state.step(run_context.original_args())):
+            self.state.stopped = True
+            run_context.request_stop()

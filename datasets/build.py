@@ -35,14 +35,25 @@ class Arrays:
 
 @dataclasses.dataclass
 class DataBundle:
-    train: object                      # mindspore dataset of (image, label, group)
-    val: dict                          # severity -> dataset
-    test: dict                         # severity -> dataset
+    arrays: Arrays
+    batch_size: int
+    seed: int
+    random_crop: bool
+    val: dict                          # severity -> EvalSet
+    test: dict                         # severity -> EvalSet
     num_classes: int
     in_channels: int
     image_size: int
     train_counts: list                 # training images per severity
     steps_per_epoch: int
+
+    def train_epoch(self, epoch):
+        """The mindspore dataset of training epoch ``epoch`` (0-based): same epoch, same batches."""
+        from .pipeline import train_dataset
+
+        images, labels, groups = self.arrays.train
+        return train_dataset(images, labels, groups, self.batch_size, self.arrays.mean,
+                             self.arrays.std, self.seed, epoch, self.random_crop)
 
 
 def check_data_config(cfg):
@@ -129,23 +140,21 @@ def prepare_arrays(cfg):
 
 
 def build_data(cfg):
-    from .pipeline import make_dataset
+    from .pipeline import EvalSet
 
     arrays = prepare_arrays(cfg)
-    images, labels, groups = arrays.train
+    images, labels, _ = arrays.train
     if len(labels) < cfg.train.batch_size:
         raise ValueError(f"{len(labels)} training images is fewer than one batch "
                          f"({cfg.train.batch_size}); raise num_per_class or lower batch_size")
-    common = dict(mean=arrays.mean, std=arrays.std, seed=cfg.seed, num_workers=cfg.data.num_workers)
-    train = make_dataset(images, labels, groups, cfg.train.batch_size, train=True,
-                         random_crop=cfg.data.random_crop, **common)
 
     def eval_sets(split):
-        return {s: make_dataset(x, y, np.full(len(y), s), cfg.train.eval_batch_size, train=False,
-                                **common)
+        return {s: EvalSet(x, y, arrays.mean, arrays.std, cfg.train.eval_batch_size)
                 for s, (x, y) in split.items()}
 
-    return DataBundle(train=train, val=eval_sets(arrays.val), test=eval_sets(arrays.test),
+    return DataBundle(arrays=arrays, batch_size=cfg.train.batch_size, seed=cfg.seed,
+                      random_crop=cfg.data.random_crop,
+                      val=eval_sets(arrays.val), test=eval_sets(arrays.test),
                       num_classes=arrays.num_classes, in_channels=images.shape[-1],
                       image_size=images.shape[1], train_counts=arrays.train_counts,
                       steps_per_epoch=len(labels) // cfg.train.batch_size)

@@ -1,26 +1,88 @@
-"""mindspore.dataset pipelines yielding (image float32 CHW normalised, label int32, group int32)."""
+"""Batches of (image float32 N x C x H x W normalised, label int32, group int32).
+
+Training: one ``mindspore.dataset`` per epoch whose order, flips and crops are a pure
+function of (seed, epoch). A resumed run therefore sees exactly the batches the
+uninterrupted run saw, which a shuffle state inside the pipeline cannot promise (MindSpore
+prefetches across epochs). Batches have a fixed size (the remainder is dropped) so graph
+mode compiles once. Augmentation is done in NumPy on whole batches.
+
+Evaluation: ``EvalSet`` yields batches in order, one set per severity.
+"""
 import numpy as np
 
-import mindspore as ms
-import mindspore.dataset as ds
-import mindspore.dataset.vision as vision
-from mindspore.dataset.transforms import TypeCast
+PAD = 4  # random crop: pad by 4 and crop back, as for CIFAR
 
 
-def make_dataset(images, labels, groups, batch_size, mean, std, train, seed=0, num_workers=1,
-                 random_crop=False):
-    """Training: shuffled, random horizontal flip (and optional pad-4 random crop), fixed
-    batch size (drop the remainder) so graph mode compiles once. Evaluation: in order."""
-    data = ds.NumpySlicesDataset(
-        {"image": images, "label": labels.astype(np.int32), "group": groups.astype(np.int32)},
-        shuffle=train, num_parallel_workers=num_workers)
-    augment = []
-    if train:
-        if random_crop:
-            augment.append(vision.RandomCrop(images.shape[1], padding=4))
-        augment.append(vision.RandomHorizontalFlip())
-    normalise = [vision.Rescale(1.0 / 255.0, 0.0), vision.Normalize(mean, std), vision.HWC2CHW()]
-    data = data.map(augment + normalise, input_columns="image", num_parallel_workers=num_workers)
-    data = data.map(TypeCast(ms.int32), input_columns="label")
-    data = data.map(TypeCast(ms.int32), input_columns="group")
-    return data.batch(batch_size, drop_remainder=train)
+def normalise(images, mean, std):
+    """uint8 N x H x W x C -> float32 N x C x H x W, (x / 255 - mean) / std."""
+    x = images.astype(np.float32) * np.float32(1.0 / 255.0)
+    x -= np.asarray(mean, np.float32)
+    x /= np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _random_crop(images, offsets):
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (PAD, PAD), (PAD, PAD), (0, 0)))
+    return np.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+class TrainEpoch:
+    """Random-access source: item b is batch b of epoch ``epoch``."""
+
+    def __init__(self, images, labels, groups, batch_size, mean, std, seed, epoch,
+                 random_crop=False, flip=True):
+        self.images, self.labels, self.groups = images, labels, groups
+        self.batch_size, self.mean, self.std = batch_size, mean, std
+        rng = np.random.default_rng([seed, 10, epoch])
+        n = len(labels)
+        self.order = rng.permutation(n)
+        self.flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
+        self.offsets = rng.integers(0, 2 * PAD + 1, (n, 2)) if random_crop else None
+
+    def __len__(self):
+        return len(self.labels) // self.batch_size
+
+    def __getitem__(self, b):
+        if not 0 <= b < len(self):
+            raise IndexError(b)
+        pos = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        idx = self.order[pos]
+        x = self.images[idx]
+        flips = self.flips[pos]
+        x[flips] = x[flips, :, ::-1]
+        if self.offsets is not None:
+            x = _random_crop(x, self.offsets[pos])
+        return (normalise(x, self.mean, self.std), self.labels[idx].astype(np.int32),
+                self.groups[idx].astype(np.int32))
+
+
+def train_dataset(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop=False):
+    """The ``mindspore.dataset`` of one training epoch (columns image, label, group)."""
+    import mindspore.dataset as ds
+
+    source = TrainEpoch(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop)
+    return ds.GeneratorDataset(source, column_names=["image", "label", "group"], shuffle=False,
+                               python_multiprocessing=False)
+
+
+class EvalSet:
+    """The images of one severity, in order; ``batches`` normalises on the fly."""
+
+    def __init__(self, images, labels, mean, std, batch_size):
+        self.images, self.labels = images, labels.astype(np.int32)
+        self.mean, self.std, self.batch_size = mean, std, batch_size
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def shape(self):
+        """Model input shape of one image: C x H x W."""
+        _, h, w, c = self.images.shape
+        return (c, h, w)
+
+    def batches(self):
+        for start in range(0, len(self.labels), self.batch_size):
+            stop = start + self.batch_size
+            yield normalise(self.images[start:stop], self.mean, self.std), self.labels[start:stop]

@@ -2,12 +2,25 @@
 import mindspore as ms
 
 
+def read_checkpoint(path):
+    """{name: value} of a checkpoint file; ValueError if it is missing, truncated or corrupt."""
+    import os
+
+    if not os.path.isfile(path):
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        return ms.load_checkpoint(path)
+    except Exception as err:  # MindSpore raises ValueError or RuntimeError for bad files
+        raise ValueError(f"checkpoint {path} cannot be read (truncated or corrupt?): "
+                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+
 def load_network_weights(network, ckpt_path):
     """Load the network's parameters from a train-state or plain checkpoint.
 
     Raises ValueError naming parameters that are missing or whose shapes differ.
     """
-    saved = ms.load_checkpoint(ckpt_path)
+    saved = read_checkpoint(ckpt_path)
     problems = []
     for p in network.get_parameters():
         if p.name not in saved:
@@ -31,3 +44,49 @@ def create_trained_model(model_cfg, num_classes, in_channels, ckpt_path):
     load_network_weights(network, ckpt_path)
     network.set_train(False)
     return network
+
+
+STATE_KEY = "run_state"  # JSON text in the checkpoint: epoch, step, seed, best metric, config
+
+
+def save_train_state(cell, path, run_state):
+    """Everything needed to resume: network weights, optimizer state (moments, step, lr),
+    group weights, and ``run_state`` (a JSON-able dict). Written to a temporary name and
+    renamed, so a crash or a full disk never leaves a half-written ``path``."""
+    import json
+    import os
+
+    from .algorithms import SCRATCH_PREFIX
+
+    tmp = f"{path[:-len('.ckpt')] if path.endswith('.ckpt') else path}.tmp.ckpt"  # MindSpore adds .ckpt
+    try:
+        ms.save_checkpoint(cell, tmp, append_dict={STATE_KEY: json.dumps(run_state)},
+                           choice_func=lambda name: not name.startswith(SCRATCH_PREFIX))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_train_state(cell, path):
+    """Load a ``save_train_state`` checkpoint into a train cell; returns its run_state.
+
+    Raises ValueError when the checkpoint does not fit the cell (names the parameters)."""
+    import json
+
+    from .algorithms import SCRATCH_PREFIX
+
+    saved = read_checkpoint(path)
+    if STATE_KEY not in saved:
+        raise ValueError(f"{path} is not a training checkpoint of this project (no {STATE_KEY})")
+    run_state = json.loads(saved.pop(STATE_KEY))
+    wanted = [p for p in cell.get_parameters() if not p.name.startswith(SCRATCH_PREFIX)]
+    problems = [f"{p.name}: missing from checkpoint" for p in wanted if p.name not in saved]
+    problems += [f"{p.name}: checkpoint {tuple(saved[p.name].shape)} vs model {tuple(p.shape)}"
+                 for p in wanted if p.name in saved and tuple(saved[p.name].shape) != tuple(p.shape)]
+    if problems:
+        raise ValueError(f"checkpoint {path} does not fit this run ({len(problems)} parameters):"
+                         "\n  " + "\n  ".join(problems[:20]))
+    ms.load_param_into_net(cell, {p.name: saved[p.name] for p in wanted})
+    return run_state

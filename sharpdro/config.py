@@ -5,6 +5,8 @@ the default. Overrides come from the command line as ``--section.key value`` or
 ``--section.key=value``; a key whose name is unique across sections may drop its section
 (``--lr 0.03`` is ``--optim.lr 0.03``). Values are read as YAML (``0.1``, ``true``,
 ``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key.
+A config file must name its dataset, model and algorithm (:data:`REQUIRED_IN_FILE`); the
+built-in defaults alone (no file) are for tests and quick experiments.
 """
 import copy
 import datetime
@@ -15,6 +17,8 @@ import yaml
 from .registry import closest
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
+BEST_METRICS = ("val_worst_acc", "val_mean_acc")
 MODES = ("graph", "pynative")
 
 
@@ -129,6 +133,13 @@ SCHEMA = {
         "eval_batch_size": Field(500, int, "evaluation batch size", low=1),
         "sink_mode": Field(False, bool, "MindSpore dataset sink mode"),
         "log_every": Field(50, int, "steps between progress lines", low=1),
+        "eval_every": Field(1, int, "epochs between evaluations (and always after the last)",
+                            low=1),
+        "best_metric": Field("val_worst_acc", str, "validation metric that picks best.ckpt "
+                             "(higher is better)", choices=BEST_METRICS),
+        "max_steps": Field(0, int, "stop after this many steps in total (0 = all epochs); "
+                           "for smoke tests", low=0),
+        "export_mindir": Field(True, bool, "export the best model to model.mindir at the end"),
     },
 }
 
@@ -225,10 +236,13 @@ def load_config(path=None, overrides=None):
     if path is not None:
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path!r} does not exist")
-        with open(path) as f:
-            values = yaml.safe_load(f) or {}
+        try:
+            with open(path) as f:
+                values = yaml.safe_load(f) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path} is not valid YAML: {err}") from None
         if not isinstance(values, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping")
+            raise ConfigError(f"{path}: the top level must be a mapping, got {type(values).__name__}")
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
     values = copy.deepcopy(values)
@@ -241,9 +255,22 @@ def load_config(path=None, overrides=None):
             if not isinstance(node, dict):
                 raise ConfigError(f"{part}: expected a mapping")
         node[parts[-1]] = value
-    cfg = _build(SCHEMA, values, "")
+    cfg = _build(SCHEMA, values, "")  # unknown keys and types first: the likelier mistake
+    if path is not None:
+        missing = [key for key in REQUIRED_IN_FILE if not _has(values, key)]
+        if missing:
+            raise ConfigError(f"{path}: missing required key(s) {missing}")
     _check(cfg)
     return cfg
+
+
+def _has(values, dotted):
+    node = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None
 
 
 def _check(cfg):

@@ -45,12 +45,45 @@ def test_training_pipeline_columns(tmp_path):
                              "data.cache_dir": str(tmp_path), "data.random_crop": True})
     data = build_data(cfg)
     assert data.train_counts == [108, 108, 54, 18, 3, 0]  # 3 classes x floor(100 pmf(s))
-    batch = next(data.train.create_dict_iterator(output_numpy=True))
+    epoch0 = list(data.train_epoch(0).create_dict_iterator(output_numpy=True))
+    assert len(epoch0) == data.steps_per_epoch == 291 // 8
+    batch = epoch0[0]
     assert batch["image"].shape == (8, 1, 12, 12) and batch["image"].dtype == np.float32
     assert batch["label"].dtype == np.int32 and batch["group"].dtype == np.int32
-    groups = np.concatenate([b["group"] for b in data.train.create_dict_iterator(output_numpy=True)])
-    assert set(groups) <= set(range(6))
+    groups = np.concatenate([b["group"] for b in epoch0])
+    assert set(groups) <= set(range(6)) and len(set(groups)) > 1
     assert sorted(data.test) == list(range(6))
+    # the epoch alone decides the batches: rebuilt, epoch 0 is the same; epoch 1 differs
+    again = list(data.train_epoch(0).create_dict_iterator(output_numpy=True))
+    for a, b in zip(epoch0, again):
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+    other = next(data.train_epoch(1).create_dict_iterator(output_numpy=True))
+    assert not np.array_equal(other["image"], batch["image"])
+
+
+def test_augmentation_and_normalisation():
+    """Flips mirror the image, crops shift it within the padding, values are normalised."""
+    from datasets.pipeline import PAD, TrainEpoch, normalise
+
+    images = np.random.default_rng(0).integers(0, 256, (16, 6, 6, 1), np.uint8)
+    labels, groups = np.arange(16), np.arange(16) % 3
+    src = TrainEpoch(images.copy(), labels, groups, 16, (0.5,), (0.25,), seed=0, epoch=0)
+    x, y, g = src[0]
+    idx = src.order
+    want = images[idx].copy()
+    want[src.flips] = want[src.flips, :, ::-1]
+    np.testing.assert_allclose(x, normalise(want, (0.5,), (0.25,)), atol=1e-6)
+    np.testing.assert_allclose(x[0, 0], (want[0, ..., 0] / 255.0 - 0.5) / 0.25, atol=1e-5)
+    assert list(y) == list(labels[idx]) and list(g) == list(groups[idx])
+    assert 0 < src.flips.sum() < 16
+    np.testing.assert_array_equal(images, src.images)  # the source arrays are not modified
+    crop = TrainEpoch(images, labels, groups, 16, (0.0,), (1.0,), seed=0, epoch=0, random_crop=True,
+                      flip=False)
+    x, _, _ = crop[0]
+    dy, dx = crop.offsets[0]
+    padded = np.pad(images[crop.order[0], ..., 0], PAD)
+    np.testing.assert_allclose(x[0, 0], padded[dy:dy + 6, dx:dx + 6] / 255.0, atol=1e-6)
 
 
 def small_config(tmp_path, **extra):

@@ -1,0 +1,71 @@
+"""The two plots of a run folder, drawn from its CSV/JSONL files (matplotlib, Agg)."""
+import csv
+import json
+import os
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path[:-len(".png")] + ".tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def plot_group_weights(csv_path, png_path):
+    """Worst-case group weights over training steps, one line per severity group."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, rows = rows[0], rows[1:]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = [int(r[1]) for r in rows]
+    for j, name in enumerate(header[2:], start=2):
+        ax.plot(steps, [float(r[j]) for r in rows], label=f"severity {name[2:]}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("group weight")
+    ax.set_title("worst-case group weights")
+    ax.legend(fontsize=7, ncol=2)
+    _save(fig, png_path)
+    plt.close(fig)
+    return png_path
+
+
+def plot_accuracy_by_severity(jsonl_path, png_path):
+    """Test (and validation) accuracy against severity at the last evaluation, plus the
+    worst-severity test accuracy over the evaluations."""
+    with open(jsonl_path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    if not records:
+        return None
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    last_epoch = records[-1]["epoch"]
+    for r in records:
+        if r["epoch"] == last_epoch:
+            levels = [int(s) for s in r["acc"]]
+            left.plot(levels, [100 * a for a in r["acc"].values()], marker="o", label=r["split"])
+    left.set_xlabel("severity")
+    left.set_ylabel("accuracy (%)")
+    left.set_title(f"accuracy by severity, epoch {last_epoch}")
+    left.legend()
+    for split in ("val", "test"):
+        points = [(r["epoch"], 100 * r["worst_acc"]) for r in records if r["split"] == split]
+        if points:
+            right.plot(*zip(*points), marker=".", label=f"{split} worst")
+    right.set_xlabel("epoch")
+    right.set_ylabel("worst-severity accuracy (%)")
+    right.legend()
+    _save(fig, png_path)
+    plt.close(fig)
+    return png_path

@@ -1,0 +1,84 @@
+"""Export a trained network (MindIR or ONNX), check the file against the network, and
+load a MindIR for inference with a clear error when its input does not fit."""
+import os
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import nn
+
+TOLERANCE = 1e-5
+SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+
+
+def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_size=None,
+                      check_batch=4, tolerance=TOLERANCE):
+    """Write ``base`` + .mindir/.onnx for inputs N x C x H x W (``image_shape`` = C, H, W;
+    ``batch_size`` None exports a dynamic batch dimension), reload it (``mindspore.load`` +
+    ``nn.GraphCell``, or onnxruntime) and compare the logits with the network's on a random
+    batch. Returns (path, largest difference); raises ValueError beyond ``tolerance``."""
+    if file_format not in SUFFIX:
+        raise ValueError(f"format must be one of {list(SUFFIX)}, got {file_format!r}")
+    network.set_train(False)
+    shape = (batch_size or check_batch,) + tuple(image_shape)
+    sample = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    spec = (ms.Tensor(sample) if batch_size else
+            ms.Tensor(shape=[None] + list(image_shape), dtype=ms.float32))
+    os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
+    ms.export(network, spec, file_name=base, file_format=file_format)
+    path = base + SUFFIX[file_format]
+    want = network(ms.Tensor(sample)).asnumpy()
+    if file_format == "MINDIR":
+        got = mindir_predictor(path, image_shape)(sample)
+    else:
+        import onnxruntime  # optional dependency, only for ONNX
+
+        session = onnxruntime.InferenceSession(path)
+        got = session.run(None, {session.get_inputs()[0].name: sample})[0]
+    diff = float(np.abs(got - want).max())
+    if diff > tolerance:
+        raise ValueError(f"exported model {path} differs from the network by {diff} > {tolerance}")
+    return path, diff
+
+
+def mindir_input_shape(path):
+    """The first input's shape stored in a MindIR file (-1 for a dynamic dimension)."""
+    from mindspore.train import mind_ir_pb2
+
+    model = mind_ir_pb2.ModelProto()
+    with open(path, "rb") as f:
+        model.ParseFromString(f.read())
+    return tuple(int(d) for d in model.graph.input[0].tensor[0].dims)
+
+
+def mindir_predictor(path, image_shape):
+    """``predict(images) -> logits`` (NumPy in and out) for the MindIR at ``path``.
+    A file exported with a fixed batch size gets batches of exactly that size (the last one
+    padded). ValueError if the file is not a MindIR or if its input does not take images of
+    ``image_shape`` (C, H, W)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"MindIR file {path} does not exist")
+    try:
+        stored = mindir_input_shape(path)
+    except Exception as err:  # protobuf raises its own DecodeError
+        raise ValueError(f"{path} is not a readable MindIR file: {err}") from None
+    fits = len(stored) == len(image_shape) + 1 and all(
+        s in (-1, want) for s, want in zip(stored[1:], image_shape))
+    if not fits:
+        raise ValueError(f"MindIR {path} takes input {stored}, but the data gives images "
+                         f"N x {' x '.join(map(str, image_shape))}")
+    cell = nn.GraphCell(ms.load(path))
+    batch = stored[0]
+
+    def predict(images):
+        if batch <= 0 or len(images) == batch:
+            return cell(ms.Tensor(images)).asnumpy()
+        out = []
+        for start in range(0, len(images), batch):
+            chunk = images[start:start + batch]
+            padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:],
+                                                     chunk.dtype)])
+            out.append(cell(ms.Tensor(padded)).asnumpy()[:len(chunk)])
+        return np.concatenate(out)
+
+    return predict

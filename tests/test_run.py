@@ -1,0 +1,304 @@
+"""train.py, eval.py and export.py end to end on tiny synthetic data: the run folder,
+resume, evaluation of checkpoints and MindIR, export, and every kind of bad input."""
+import csv
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import eval as eval_entry
+import export as export_entry
+import train as train_entry
+
+TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
+        "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
+        "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
+RUN_FILES = ["config.yaml", "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
+             "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/group_weights.png",
+             "plots/accuracy_by_severity.png", "model.mindir", "done"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache"))
+
+
+def tiny(cache, run_dir, *extra):
+    return ["--config", "configs/quickstart.yaml", "--run_dir", str(run_dir), "--cache_dir", cache,
+            *TINY, *extra]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, cache):
+    path = str(tmp_path_factory.mktemp("run"))
+    train_entry.main(tiny(cache, path))
+    return path
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_run_folder_has_every_file_with_the_documented_columns(run_dir):
+    for name in RUN_FILES:
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    header, rows = read_csv(os.path.join(run_dir, "train_log.csv"))
+    assert header == ["epoch", "step", "loss", "lr", "seconds"] + [f"group_loss_{s}" for s in range(6)]
+    assert [int(r[1]) for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40, 44]  # every 5, and the last
+    header, rows = read_csv(os.path.join(run_dir, "group_weights.csv"))
+    assert header == ["epoch", "step"] + [f"w_{s}" for s in range(6)]
+    weights = np.array([[float(v) for v in r[2:]] for r in rows])
+    np.testing.assert_allclose(weights.sum(1), 1.0, atol=1e-4)
+    records = read_jsonl(os.path.join(run_dir, "eval.jsonl"))
+    assert [(r["epoch"], r["split"]) for r in records] == [(1, "val"), (1, "test"), (2, "val"), (2, "test")]
+    for r in records:
+        assert set(r) == {"epoch", "step", "split", "acc", "loss", "count", "mean_acc", "worst_acc"}
+        assert set(r["acc"]) == set(r["loss"]) == {str(s) for s in range(6)}
+        assert r["worst_acc"] == min(r["acc"].values())
+    assert not any(f.endswith(".tmp.ckpt") for f in os.listdir(os.path.join(run_dir, "checkpoints")))
+    for png in ("group_weights.png", "accuracy_by_severity.png"):
+        with open(os.path.join(run_dir, "plots", png), "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_jsonl_equals_a_recount_of_the_saved_predictions(run_dir):
+    saved = np.load(os.path.join(run_dir, "predictions.npz"))
+    for r in read_jsonl(os.path.join(run_dir, "eval.jsonl"))[-2:]:
+        for s, acc in r["acc"].items():
+            pred, label = saved[f"{r['split']}_{s}_pred"], saved[f"{r['split']}_{s}_label"]
+            assert len(label) == r["count"][s]
+            assert acc == pytest.approx(float((pred == label).mean()), abs=1e-12)
+    # the labels are the data's: the test split holds every test image at every severity
+    assert len(saved["test_0_label"]) == len(saved["test_5_label"]) > 0
+
+
+def test_checkpoints_hold_the_run_state(run_dir):
+    from sharpdro.checkpoint import STATE_KEY, read_checkpoint
+
+    last = read_checkpoint(os.path.join(run_dir, "checkpoints", "last.ckpt"))
+    state = json.loads(last[STATE_KEY])
+    assert state["epoch"] == 2 and state["step"] == 44 and state["seed"] == 0
+    assert state["best_metric"] == "val_worst_acc" and "data:" in state["config"]
+    val = [r for r in read_jsonl(os.path.join(run_dir, "eval.jsonl")) if r["split"] == "val"]
+    best = max(val, key=lambda r: r["worst_acc"])
+    assert state["best_value"] == best["worst_acc"] and state["best_epoch"] == best["epoch"]
+    assert "group_weights" in last and "global_step" in last
+    assert any(name.startswith("moments.") for name in last)
+    assert not any(name.startswith("scratch.") for name in last)
+
+
+def test_resumed_run_equals_the_uninterrupted_one(run_dir, cache, tmp_path, monkeypatch):
+    """Crash after epoch 1 (epoch 2's data cannot be built), resume: same weights, same
+    group weights and optimizer state, same evaluations, same logs."""
+    from datasets.build import DataBundle
+    from sharpdro.checkpoint import read_checkpoint
+
+    resumed = tmp_path / "resumed"
+    original = DataBundle.train_epoch
+
+    def crash_at_epoch_2(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated crash")
+        return original(self, epoch)
+
+    monkeypatch.setattr(DataBundle, "train_epoch", crash_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_entry.main(tiny(cache, resumed))
+    monkeypatch.setattr(DataBundle, "train_epoch", original)
+    assert not (resumed / "done").exists() and (resumed / "checkpoints" / "last.ckpt").exists()
+    with pytest.raises(SystemExit, match="unfinished run; continue it with --resume"):
+        train_entry.main(tiny(cache, resumed))
+    train_entry.main(["--resume", str(resumed)])
+
+    want = read_checkpoint(os.path.join(run_dir, "checkpoints", "last.ckpt"))
+    got = read_checkpoint(str(resumed / "checkpoints" / "last.ckpt"))
+    assert set(want) == set(got)
+    for name in want:
+        if name != "run_state":
+            np.testing.assert_array_equal(got[name].asnumpy(), want[name].asnumpy(), err_msg=name)
+    strip = [{k: v for k, v in r.items()} for r in read_jsonl(os.path.join(run_dir, "eval.jsonl"))]
+    assert read_jsonl(str(resumed / "eval.jsonl")) == strip
+    for name in ("train_log.csv", "group_weights.csv"):
+        header, want_rows = read_csv(os.path.join(run_dir, name))
+        _, got_rows = read_csv(str(resumed / name))
+        drop = header.index("seconds") if "seconds" in header else None
+        clean = (lambda rows: [[v for i, v in enumerate(r) if i != drop] for r in rows])
+        assert clean(got_rows) == clean(want_rows), name
+
+
+def test_eval_of_checkpoint_and_of_mindir_give_the_same_table(run_dir, tmp_path):
+    from_ckpt = eval_entry.main(["--run", run_dir, "--out", str(tmp_path / "ckpt")])
+    from_mindir = eval_entry.main(["--run", run_dir, "--mindir", os.path.join(run_dir, "model.mindir"),
+                                   "--out", str(tmp_path / "mindir")])
+    assert from_ckpt["acc"] == from_mindir["acc"]
+    assert from_ckpt["loss"] == pytest.approx(from_mindir["loss"], rel=1e-6)
+    test = [r for r in read_jsonl(os.path.join(run_dir, "eval.jsonl")) if r["split"] == "test"][-1]
+    assert [from_ckpt["acc"][s] for s in range(6)] == [test["acc"][str(s)] for s in range(6)]
+    table = (tmp_path / "mindir.md").read_text()
+    assert "| severity | 0 | 1 | 2 | 3 | 4 | 5 | mean | worst |" in table
+    assert json.loads((tmp_path / "ckpt.json").read_text())["worst_acc"] == from_ckpt["worst_acc"]
+
+
+def test_export_mindir_with_a_fixed_batch_and_reload(run_dir, tmp_path, capsys):
+    path = export_entry.main(["--run", run_dir, "--batch_size", "3", "--file", str(tmp_path / "m")])
+    assert path.endswith("m.mindir") and os.path.isfile(path)
+    assert "largest logit difference after reload" in capsys.readouterr().out
+    from sharpdro.deploy import mindir_input_shape, mindir_predictor
+
+    assert mindir_input_shape(path) == (3, 1, 12, 12)
+    x = np.random.default_rng(0).normal(size=(7, 1, 12, 12)).astype(np.float32)
+    batched = mindir_predictor(path, (1, 12, 12))(x)  # 7 images through a batch-3 file
+    dynamic = mindir_predictor(os.path.join(run_dir, "model.mindir"), (1, 12, 12))(x)
+    assert batched.shape == (7, 3)
+    np.testing.assert_allclose(batched, dynamic, atol=1e-5)
+
+
+# -- bad input ------------------------------------------------------------------------
+def test_export_and_eval_refuse_a_checkpoint_of_another_model(run_dir):
+    for entry in (eval_entry, export_entry):
+        with pytest.raises(SystemExit, match=r"does not fit the model.*\n  stem.weight: missing"):
+            entry.main(["--run", run_dir, "--model.name", "wrn", "--depth", "10"])
+        with pytest.raises(SystemExit, match=r"does not fit the model \(2 parameters\).*\n.*"
+                                             r"checkpoint \(3, \d+\) vs model \(5, \d+\)"):
+            entry.main(["--run", run_dir, "--num_classes", "5"])
+
+
+def test_eval_refuses_missing_truncated_and_misshapen_files(run_dir, cache, tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        eval_entry.main(["--config", os.path.join(run_dir, "config.yaml"), "--ckpt", str(tmp_path / "no.ckpt")])
+    truncated = tmp_path / "half.ckpt"
+    data = open(os.path.join(run_dir, "checkpoints", "last.ckpt"), "rb").read()
+    truncated.write_bytes(data[:len(data) // 3])
+    with pytest.raises(SystemExit, match="cannot be read"):
+        eval_entry.main(["--config", os.path.join(run_dir, "config.yaml"), "--ckpt", str(truncated)])
+    with pytest.raises(SystemExit, match="does not exist"):
+        eval_entry.main(["--run", run_dir, "--mindir", str(tmp_path / "none.mindir")])
+    with pytest.raises(SystemExit, match=r"takes input \(-1, 1, 12, 12\).*N x 1 x 16 x 16"):
+        eval_entry.main(["--run", run_dir, "--mindir", os.path.join(run_dir, "model.mindir"),
+                         "--image_size", "16"])
+    not_mindir = tmp_path / "x.mindir"
+    not_mindir.write_bytes(b"\x00\x01garbage" * 10)
+    with pytest.raises(SystemExit, match="not a readable MindIR"):
+        eval_entry.main(["--run", run_dir, "--mindir", str(not_mindir)])
+
+
+def _bad_config(tmp_path, text):
+    path = tmp_path / f"bad{len(list(tmp_path.glob('bad*.yaml')))}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("not_yaml", "is not valid YAML"),
+    ("unknown_key", "unknown config key 'optim.lrr'; did you mean 'optim.lr'"),
+    ("wrong_type", "train.epochs: expected int, got str 'many'"),
+    ("missing_key", r"missing required key\(s\) \['model.name'\]"),
+    ("no_data", "(?s)fashion_mnist: could not find train-images.*searched.*apt-get install"),
+    ("empty_data", "(?s)fashion_mnist: could not find train-images.*searched.*apt-get install"),
+    ("batch_too_large", "fewer than one batch"),
+    ("resume_without_checkpoint", "no checkpoint at"),
+    ("resume_and_config", "not both"),
+    ("unknown_algorithm", "unknown algorithm 'sharp'"),
+])
+def test_bad_input_exits_cleanly_and_writes_nothing(tmp_path, cache, case, message):
+    out = tmp_path / "run"
+    base = ["--run_dir", str(out), "--cache_dir", cache]
+    good = "data: {dataset: synthetic}\nmodel: {name: small_cnn}\nalgorithm: {name: sharpdro}\n"
+    argv = {
+        "not_yaml": ["--config", _bad_config(tmp_path, "data:\n  dataset: synthetic\n model: [oops\n")] + base,
+        "unknown_key": ["--config", _bad_config(tmp_path, good + "optim: {lrr: 0.1}\n")] + base,
+        "wrong_type": ["--config", _bad_config(tmp_path, good + "train: {epochs: many}\n")] + base,
+        "missing_key": ["--config", _bad_config(tmp_path, "data: {dataset: synthetic}\n"
+                                                "algorithm: {name: erm}\n")] + base,
+        "no_data": ["--config", "configs/quickstart.yaml", "--data_dir", str(tmp_path / "nowhere"),
+                    "--data.dataset", "fashion_mnist"] + base,
+        "empty_data": ["--config", "configs/quickstart.yaml", "--data_dir", str(tmp_path),
+                       "--data.dataset", "fashion_mnist"] + base,
+        "batch_too_large": tiny(cache, out, "--batch_size", "100000"),
+        "resume_without_checkpoint": ["--resume", str(out)],
+        "resume_and_config": ["--resume", str(out), "--config", "configs/quickstart.yaml"],
+        "unknown_algorithm": tiny(cache, out, "--algorithm.name", "sharp"),
+    }[case]
+    if case == "resume_without_checkpoint":
+        out.mkdir()
+        (out / "config.yaml").write_text(good)
+        before = sorted(os.listdir(out))
+    if case in ("no_data", "empty_data"):  # the system copy must not be found either
+        import datasets.readers as readers
+
+        mp = pytest.MonkeyPatch()
+        mp.setattr(readers, "FASHION_MNIST_SYSTEM_DIR", str(tmp_path / "no_system_copy"))
+    try:
+        with pytest.raises(SystemExit, match=message) as info:
+            train_entry.main(argv)
+    finally:
+        if case in ("no_data", "empty_data"):
+            mp.undo()
+    assert info.value.code not in (0, None)
+    if case == "resume_without_checkpoint":
+        assert sorted(os.listdir(out)) == before
+    else:
+        assert not out.exists()
+
+
+def test_a_finished_run_is_not_overwritten_without_overwrite(run_dir, cache, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    stamp = os.path.getmtime(copy / "checkpoints" / "last.ckpt")
+    with pytest.raises(SystemExit, match="already holds a finished run; use --overwrite"):
+        train_entry.main(tiny(cache, copy))
+    with pytest.raises(SystemExit, match="finished run; nothing to resume"):
+        train_entry.main(["--resume", str(copy)])
+    assert os.path.getmtime(copy / "checkpoints" / "last.ckpt") == stamp
+    (copy / "stray.txt").write_text("a user's own file")
+    train_entry.main(tiny(cache, copy, "--overwrite", "--epochs", "1", "--export_mindir", "false"))
+    assert (copy / "stray.txt").exists() and not (copy / "model.mindir").exists()
+    assert read_jsonl(str(copy / "eval.jsonl"))[-1]["epoch"] == 1
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(cache, tmp_path):
+    out = tmp_path / "nan"
+    with pytest.raises(SystemExit, match=r"training loss is (nan|inf|-inf) at step \d+ of epoch 2"):
+        # epoch 1 trains at a sane rate; at the milestone the rate jumps to 1e33
+        train_entry.main(tiny(cache, out, "--algorithm.name", "erm", "--lr", "0.01", "--schedule",
+                              "step", "--milestones", "[0.5]", "--gamma", "1e35"))
+    assert not (out / "done").exists()
+    from sharpdro.checkpoint import read_checkpoint
+
+    last = read_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+    assert json.loads(last["run_state"])["epoch"] == 1
+    assert all(np.isfinite(v.asnumpy()).all() for k, v in last.items() if k != "run_state")
+
+
+def test_disk_failure_while_checkpointing_leaves_the_previous_checkpoint(run_dir, tmp_path, monkeypatch):
+    import mindspore as ms
+    from mindspore import nn
+
+    from sharpdro.checkpoint import read_checkpoint, save_train_state
+
+    net = nn.Dense(3, 2)
+    path = str(tmp_path / "last.ckpt")
+    save_train_state(net, path, {"epoch": 1})
+    before = open(path, "rb").read()
+
+    def full_disk(cell, name, **kwargs):
+        with open(name, "wb") as f:
+            f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ms, "save_checkpoint", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_train_state(net, path, {"epoch": 2})
+    assert open(path, "rb").read() == before
+    assert os.listdir(tmp_path) == ["last.ckpt"]
+    monkeypatch.undo()
+    assert json.loads(read_checkpoint(path)["run_state"]) == {"epoch": 1}
