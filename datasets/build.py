@@ -72,7 +72,8 @@ def corrupt_in_chunks(images, name, severity, seed, table, desc=None):
     out = np.empty_like(images)
     starts = range(0, len(images), CHUNK)
     show = desc is not None and len(images) > CHUNK
-    for start in tqdm(starts, desc=desc, disable=not show, leave=False):
+    # disable=None: tqdm stays quiet when the output is not a terminal (logs, CI)
+    for start in tqdm(starts, desc=desc, disable=None if show else True, leave=False):
         out[start:start + CHUNK] = corrupt(images[start:start + CHUNK], name, severity, rng, table)
     return out
 
