@@ -7,7 +7,7 @@
 Overrides: --section.key value (or --key value when the key name is unique), see
 sharpdro/config.py. The run folder (runs/<name>/ or --run_dir) holds config.yaml,
 train_log.csv, group_weights.csv, eval.jsonl, predictions.npz, checkpoints/{last,best}.ckpt,
-plots/, model.mindir and, written last, done.
+plots/, model.mindir (sharpdro_agnostic: selection.csv) and, written last, done.
 """
 import argparse
 import logging
@@ -23,7 +23,7 @@ from sharpdro.runtime import set_context
 CONFIG, DONE, CHECKPOINTS = "config.yaml", "done", "checkpoints"
 # what a run writes; --overwrite removes exactly these
 RUN_FILES = (CONFIG, "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
-             CHECKPOINTS, "plots", "model.mindir", DONE)
+             "selection.csv", CHECKPOINTS, "plots", "model.mindir", DONE)
 
 
 class UserError(Exception):
@@ -103,7 +103,7 @@ def train(args, rest):
     from mindspore.train import Model
 
     from callbacks import (Checkpointer, ExportBest, NanGuard, ProgressLogger, RunState,
-                           SeverityEval, StopAtStep)
+                           SelectionLogger, SeverityEval, StopAtStep)
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
     from sharpdro.algorithms import ALGORITHMS, create_train_step_from_config
@@ -164,6 +164,8 @@ def train(args, rest):
         StopAtStep(state),
         ProgressLogger(cell, lrs, state, cfg.train.log_every, run_dir,
                        resume_step=resumed.get("step")),
+        SelectionLogger(state, C.num_groups(cfg), cfg.train.log_every, run_dir,
+                        resume_step=resumed.get("step")),
         SeverityEval(net, {"val": data.val, "test": data.test}, state, cfg.train.eval_every,
                      run_dir, cfg.train.best_metric, resume_epoch=resume_epoch),
         Checkpointer(cell, checkpoints, state, cfg.seed,

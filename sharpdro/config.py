@@ -111,6 +111,10 @@ SCHEMA = {
         "eps_source": Field("batch", str, "loss whose gradient sets the perturbation "
                             "(sharpdro): batch mean (authors) or group-weighted",
                             choices=("batch", "weighted")),
+        "score": Field("msp", str, "sharpdro_agnostic: OOD score of the pass-1 logits that "
+                       "picks the worst-case samples", choices=("msp", "energy", "entropy")),
+        "fraction": Field(0.2, float, "sharpdro_agnostic: share of the batch in the "
+                          "worst-case set", low=0.0, low_open=True, high=1.0),
         "absent_groups": Field("zero", str, "groups absent from a batch: 'zero' counts them "
                                "as zero loss (authors), 'skip' leaves their weight unchanged",
                                choices=("zero", "skip")),

@@ -21,10 +21,16 @@ def set_context(device_target="CPU", mode="graph", device_id=None, seed=None):
         raise ValueError(f"device_target {device_target!r} is not one of {DEVICE_TARGETS}")
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
-    if device_id is None:
-        ms.set_device(device_target)
-    else:
-        ms.set_device(device_target, device_id)
+    try:
+        if device_id is None:
+            ms.set_device(device_target)
+        else:
+            ms.set_device(device_target, device_id)
+    except RuntimeError:
+        # the runtime already runs (an earlier call in this process ran kernels): fine if
+        # it runs on the requested device, which cannot change any more
+        if ms.get_context("device_target") != device_target:
+            raise
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     if seed is not None:
         ms.set_seed(seed)

@@ -73,8 +73,18 @@ def _perturbed(p, g, rho, adaptive):
     return {k: p[k] + rho * g[k] / (norm + 1e-12) for k in NAMES}
 
 
+def ood_score(logits, score):
+    z = logits - logits.max(1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+    if score == "msp":
+        return 1.0 - np.exp(log_p.max(1))
+    if score == "energy":
+        return -(logits.max(1) + np.log(np.exp(z).sum(1)))
+    return -(np.exp(log_p) * log_p).sum(1)
+
+
 def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
-         eta=0.01, adaptive=False, absent="zero", eps_source="batch"):
+         eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2):
     """One step; ``state`` = dict(params, buf, w). Returns (new state, info)."""
     p, buf, w = state["params"], state["buf"], state["w"]
     n = len(label)
@@ -104,6 +114,15 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         info["sharpness"] = (w * rise).sum()
         g2 = backward(q, cache2, label, _coef_weighted(w, group, counts))
         grad = {k: g1[k] + g2[k] for k in NAMES}
+    elif algorithm == "sharpdro_agnostic":  # the group column is not used
+        k = max(1, int(round(fraction * n)))
+        selected = np.zeros(n)
+        selected[np.argsort(-ood_score(logits, score), kind="stable")[:k]] = 1.0
+        info["selected"] = selected
+        q = _perturbed(p, g1, rho, adaptive)
+        _, cache2 = forward(q, x)
+        g2 = backward(q, cache2, label, selected / k)
+        grad = {k_: g1[k_] + g2[k_] for k_ in NAMES}
     else:
         raise ValueError(algorithm)
     new_buf = {k: momentum * buf[k] + grad[k] + wd * p[k] for k in NAMES}

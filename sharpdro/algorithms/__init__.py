@@ -1,4 +1,4 @@
-"""Train-one-step cells, one registry: erm, groupdro, sam, sharpdro.
+"""Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic.
 
 ``create_train_step(name, network, optimizer, num_groups, **options)`` builds one; options
 an algorithm does not declare are an error, so a typo never silently changes nothing.
@@ -6,7 +6,7 @@ an algorithm does not declare are an error, so a typo never silently changes not
 from .base import (EvalCell, TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
                    SCRATCH_PREFIX)
 from .registry import ALGORITHMS
-from . import erm, groupdro, sam, sharpdro  # noqa: F401  (registration)
+from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
 
 
 def create_train_step(name, network, optimizer, num_groups, **options):

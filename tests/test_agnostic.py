@@ -1,0 +1,135 @@
+"""Distribution-agnostic SharpDRO: the NumPy reference, the group column unused, the
+selection of noise images, the fraction, and bad options."""
+import numpy as np
+import pytest
+
+import mindspore as ms
+
+import reference as ref
+from helpers import as_dataset
+from sharpdro.algorithms import create_train_step
+from sharpdro.config import ConfigError, load_config
+from sharpdro.selection import SCORES, num_selected, ood_score, select_top
+from test_train_step import (G, LR, MOMENTUM, WD, assert_close, batch, check_state,
+                             initial_params, make_cell, run)
+
+
+@pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1)])
+def test_steps_match_numpy_reference(mode, score, fraction):
+    params = initial_params()
+    cell = make_cell("sharpdro_agnostic", params, rho=0.05, score=score, fraction=fraction)
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(G, 1.0 / G)}
+    for i in range(2):
+        x, label, group = batch(i)
+        loss, mask = run(cell, x, label, group)
+        state, info = ref.step("sharpdro_agnostic", state, x, label, group, G, LR, MOMENTUM, WD,
+                               rho=0.05, score=score, fraction=fraction)
+        assert_close(loss.asnumpy(), info["loss"], f"loss, step {i}")
+        np.testing.assert_array_equal(mask.asnumpy(), info["selected"])
+        assert mask.asnumpy().sum() == num_selected(len(label), fraction)
+        check_state(cell, state)  # weights, momentum; group weights stay uniform
+
+
+def test_the_group_column_is_never_read(mode):
+    """Training on the same batches with the group column shuffled (or all zero) gives
+    bit-identical weights and optimizer state."""
+    finals = []
+    for groups in ("as_is", "shuffled", "zeros"):
+        cell = make_cell("sharpdro_agnostic", initial_params(), rho=0.1, fraction=0.3)
+        for i in range(3):
+            x, label, group = batch(i)
+            if groups == "shuffled":
+                group = np.random.default_rng(i).permutation(group)
+            elif groups == "zeros":
+                group = np.zeros_like(group)
+            run(cell, x, label, group)
+        finals.append({p.name: p.asnumpy().copy() for p in cell.get_parameters()
+                       if not p.name.startswith("scratch")})
+    for other in finals[1:]:
+        assert other.keys() == finals[0].keys()
+        for name in finals[0]:
+            np.testing.assert_array_equal(other[name], finals[0][name], err_msg=name)
+
+
+def test_scores_and_the_selected_fraction():
+    logits = ms.Tensor(np.array([[9.0, 0.0, 0.0], [1.0, 1.0, 1.0], [3.0, 0.0, 0.0],
+                                 [0.5, 0.4, 0.0]], np.float32))
+    p = np.exp(logits.asnumpy()) / np.exp(logits.asnumpy()).sum(1, keepdims=True)
+    np.testing.assert_allclose(ood_score(logits, "msp").asnumpy(), 1 - p.max(1), atol=1e-5)
+    np.testing.assert_allclose(ood_score(logits, "entropy").asnumpy(), -(p * np.log(p)).sum(1), atol=1e-5)
+    np.testing.assert_allclose(ood_score(logits, "energy").asnumpy(),
+                               -np.log(np.exp(logits.asnumpy()).sum(1)), atol=1e-5)
+    for score in SCORES:  # the uniform row is the most uncertain by every score
+        assert ood_score(logits, score).asnumpy().argmax() in (1, 3)
+    for n, fraction, k in [(100, 0.2, 20), (128, 0.2, 26), (10, 0.01, 1), (7, 1.0, 7), (9, 0.5, 4)]:
+        assert num_selected(n, fraction) == k
+        scores = ms.Tensor(np.random.default_rng(n).random(n).astype(np.float32))
+        mask = select_top(scores, k).asnumpy()
+        assert mask.sum() == k and set(np.unique(mask)) <= {0.0, 1.0}
+        assert scores.asnumpy()[mask == 1].min() >= scores.asnumpy()[mask == 0].max(initial=-1)
+
+
+def test_pure_noise_images_are_selected(graph_mode):
+    """A model trained on clean images mixed with pure-noise images (random labels: a noise
+    image carries no class, like the most severe photon-limited images) is unsure on noise.
+    In a test batch of 16 clean and 4 fresh pure-noise images, the 20 % with the highest
+    score are exactly the noise images, for every score.
+
+    (A model that never saw noise can be confidently wrong on it: with the same network
+    trained on clean images only, pure noise gets logits ~10x larger than clean images and
+    the lowest scores. The selection relies on the severe images being in the training mix,
+    as they are under the photon-limited protocol.)"""
+    from datasets.synthetic import read_synthetic
+    from mindspore.train import Model
+    from sharpdro.models import create_model
+    from sharpdro.optim import create_optimizer
+
+    def normalise(images):
+        return ((images.astype(np.float32) / 255.0 - 0.5) / 0.25).transpose(0, 3, 1, 2)
+
+    def pure_noise(n, seed):
+        return normalise(np.random.default_rng(seed).integers(0, 256, (n, 12, 12, 1)))
+
+    data = read_synthetic(image_size=12, channels=1, num_classes=4, seed=0)
+    (x, y), (x_test, y_test) = data["train"], data["test"]
+    rng = np.random.default_rng(0)
+    images = np.concatenate([normalise(x), pure_noise(600, 1)])
+    labels = np.concatenate([y, rng.integers(0, 4, 600)]).astype(np.int32)
+    shuffle = rng.permutation(len(labels))  # the reader sorts by class
+    net = create_model("small_cnn", 4, 1)
+    cell = create_train_step("erm", net, create_optimizer(net.trainable_params(), 0.05), 1)
+    Model(cell).train(8, as_dataset(images[shuffle], labels[shuffle],
+                                    np.zeros(len(labels), np.int32), 32), dataset_sink_mode=False)
+    agnostic = create_train_step("sharpdro_agnostic", net,
+                                 create_optimizer(net.trainable_params(), 0.0), 1, fraction=0.2)
+    net.set_train(False)
+    assert (net(ms.Tensor(normalise(x_test))).asnumpy().argmax(1) == y_test).mean() > 0.9
+    pick = rng.choice(len(y_test), 16, replace=False)
+    batch_images = np.concatenate([normalise(x_test[pick]), pure_noise(4, 100)])
+    order = rng.permutation(20)
+    logits = net(ms.Tensor(batch_images[order]))
+    for score in SCORES:
+        agnostic.score = score
+        mask = agnostic.select(logits).asnumpy()
+        assert sorted(order[mask == 1]) == [16, 17, 18, 19], score
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"score": "odin"}, "unknown OOD score 'odin'"),
+    ({"fraction": 0.0}, r"fraction must be in \(0, 1\]"),
+    ({"fraction": 1.5}, r"fraction must be in \(0, 1\]"),
+    ({"eta": 0.1}, "takes options"),
+])
+def test_bad_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        make_cell("sharpdro_agnostic", initial_params(), **options)
+
+
+def test_bad_config_values():
+    with pytest.raises(ConfigError, match="algorithm.score: 'odin' is not one of"):
+        load_config(None, {"algorithm.score": "odin"})
+    with pytest.raises(ConfigError, match="algorithm.fraction: 0.0 must be > 0.0"):
+        load_config(None, {"algorithm.fraction": 0.0})
+    with pytest.raises(ConfigError, match="algorithm.fraction: 1.5 must be <= 1.0"):
+        load_config(None, {"algorithm.fraction": 1.5})
