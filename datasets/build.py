@@ -101,7 +101,8 @@ def prepare_arrays(cfg):
         per_severity, val_idx = _split_from_lists(d.file_lists, raw["train_files"], d.num_severity)
     else:
         per_severity, val_idx = split_by_severity(train_y, num_per_class, shares,
-                                                  np.random.default_rng([cfg.seed, 1]))
+                                                  np.random.default_rng([cfg.seed, 1]),
+                                                  d.val_per_class)
     if "train_files" in raw and not d.file_lists:  # the authors' style: share a split
         lists = os.path.join(d.cache_dir, f"{d.dataset}_filelists_seed{cfg.seed}_n{num_per_class}")
         readers.write_file_lists(lists, raw["train_files"], train_y, per_severity, val_idx)
@@ -110,7 +111,7 @@ def prepare_arrays(cfg):
     base = {"dataset": d.dataset, "corruption": d.corruption, "table": d.corruption_table,
             "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
             "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
-            "options": reader_options,
+            "options": reader_options, "val_per_class": d.val_per_class,
             "file_lists": d.file_lists}
 
     def corrupted(split, severity, images):

@@ -15,11 +15,12 @@ def poisson_shares(num_severity, lam=1.0):
                      for s in range(int(num_severity) + 1)])
 
 
-def split_by_severity(labels, num_per_class, shares, rng):
+def split_by_severity(labels, num_per_class, shares, rng, val_per_class=None):
     """-> (train index arrays per severity, validation indices), both sorted.
 
     Per class: ``num_per_class`` images drawn without replacement; the first
-    floor(n * pmf(0)) are clean, the next floor(n * pmf(1)) severity 1, and so on.
+    floor(n * pmf(0)) are clean, the next floor(n * pmf(1)) severity 1, and so on. The
+    validation set is the rest of the class (at most ``val_per_class`` of it, if given).
     """
     labels = np.asarray(labels)
     per_severity = [[] for _ in shares]
@@ -35,6 +36,7 @@ def split_by_severity(labels, num_per_class, shares, rng):
             count = int(math.floor(num_per_class * share))
             per_severity[s].append(chosen[start:start + count])
             start += count
-        val.append(chosen[start:])  # every image of the class not used for training
+        rest = chosen[start:]  # every image of the class not used for training
+        val.append(rest if val_per_class is None else rest[:val_per_class])
     return ([np.sort(np.concatenate(idx)) for idx in per_severity],
             np.sort(np.concatenate(val)))

@@ -85,6 +85,9 @@ SCHEMA = {
                                 low=0.0, low_open=True),
         "num_per_class": Field(None, int, "training images per class; null = dataset default",
                                low=1),
+        "val_per_class": Field(None, int, "validation images per class: null = all the "
+                               "training images not in the training set (SPEC); a cap "
+                               "makes frequent evaluation cheaper", low=1),
         "image_size": Field(32, int, "synthetic data: image side in pixels", low=4),
         "channels": Field(3, int, "synthetic data: channels", low=1),
         "num_classes": Field(10, int, "synthetic data: classes", low=2),

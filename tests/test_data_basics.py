@@ -153,3 +153,15 @@ def test_bad_data_config_fails_before_reading(tmp_path):
         prepare_arrays(small_config(tmp_path, **{"data.corruption": "snowy"}))
     with pytest.raises(ValueError, match="larger than class"):
         prepare_arrays(small_config(tmp_path, **{"data.num_per_class": 10 ** 6}))
+
+
+def test_validation_cap_takes_a_prefix_of_the_rest():
+    labels = np.repeat(np.arange(3), 50)
+    shares = poisson_shares(5, 1.0)
+    train, val = split_by_severity(labels, 20, shares, np.random.default_rng(0))
+    train_c, val_c = split_by_severity(labels, 20, shares, np.random.default_rng(0), val_per_class=7)
+    for a, b in zip(train, train_c):
+        np.testing.assert_array_equal(a, b)  # the training set does not change
+    assert len(val) == 3 * (50 - sum(len(t) for t in train) // 3) and len(val_c) == 21
+    assert set(val_c) <= set(val)
+    assert all((labels[val_c] == c).sum() == 7 for c in range(3))

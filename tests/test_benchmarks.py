@@ -1,0 +1,93 @@
+"""benchmarks/reproduce.py and benchmarks/flatness.py: the parts that compute something."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
+import flatness  # noqa: E402
+import reproduce  # noqa: E402
+
+
+class Quadratic:
+    """L(theta) = 0.5 theta' A theta + b' theta: the Landscape interface with known answers."""
+
+    def __init__(self, a, b, theta0):
+        self.a, self.b, self.theta0 = a, b, theta0
+
+    def loss_grad(self, theta, grad=True):
+        return 0.5 * theta @ self.a @ theta + self.b @ theta, self.a @ theta + self.b
+
+    def loss(self, theta):
+        return self.loss_grad(theta)[0]
+
+
+def test_flatness_measures_on_a_quadratic():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    eig = np.array([9.0, 3.0, 2.0, 1.0, 0.5, 0.1])
+    a = q @ np.diag(eig) @ q.T
+    land = Quadratic(a, rng.normal(size=6), rng.normal(size=6))
+    got = flatness.measure(land, rho=0.1, directions=20000, power_iters=100)
+    g = a @ land.theta0 + land.b
+    step = 0.1 * g / np.linalg.norm(g)
+    assert got["grad_rise"] == pytest.approx(g @ step + 0.5 * step @ a @ step, rel=1e-9)
+    # a random unit direction: E[rise] = rho^2 / 2 * trace(A) / n (the linear term averages out)
+    assert got["random_rise"] == pytest.approx(0.01 / 2 * eig.sum() / 6, abs=3e-3)
+    assert got["top_eigenvalue"] == pytest.approx(9.0, rel=1e-6)
+
+
+def _write_run(folder, val_worst, test_worst):
+    os.makedirs(folder)
+    with open(os.path.join(folder, "eval.jsonl"), "w") as f:
+        for epoch, (v, t) in enumerate(zip(val_worst, test_worst), start=1):
+            for split, worst in (("val", v), ("test", t)):
+                acc = {"0": worst + 0.1, "1": worst}
+                f.write(json.dumps({"epoch": epoch, "split": split, "acc": acc,
+                                    "mean_acc": (2 * worst + 0.1) / 2, "worst_acc": worst}) + "\n")
+
+
+def test_selection_is_by_validation_and_statistics_over_seeds(tmp_path):
+    _write_run(tmp_path / "a", val_worst=[0.5, 0.7, 0.6], test_worst=[0.1, 0.2, 0.3])
+    best, last = reproduce.selected_test(str(tmp_path / "a"))
+    assert best["epoch"] == 2 and best["worst_acc"] == 0.2  # the best validation epoch
+    assert last["epoch"] == 3
+    summary = reproduce.summarise([{"acc": {"0": 0.5, "1": 0.2}, "mean_acc": 0.35, "worst_acc": 0.2},
+                                   {"acc": {"0": 0.7, "1": 0.4}, "mean_acc": 0.55, "worst_acc": 0.4}])
+    assert summary["columns"] == ["0", "1", "mean", "worst"]
+    np.testing.assert_allclose(summary["mean"], [60, 30, 45, 30])
+    np.testing.assert_allclose(summary["std"], [np.std([50, 70], ddof=1)] * 4)
+
+
+def test_sweep_runs_skips_finished_runs_and_reports(tmp_path, capsys):
+    argv = ["--config", "configs/quickstart.yaml", "--algorithms", "erm,sharpdro_agnostic",
+            "--seeds", "0,1", "--runs_root", str(tmp_path / "runs"), "--results",
+            str(tmp_path / "results"), "--name", "tiny",
+            "--data.dataset", "synthetic", "--image_size", "8", "--channels", "1",
+            "--num_classes", "3", "--num_per_class", "60", "--batch_size", "16",
+            "--eval_batch_size", "64", "--cache_dir", str(tmp_path / "cache"),
+            "--export_mindir", "false", "--mode", "pynative"]
+    results = reproduce.main(argv)
+    assert set(results) == {"erm", "sharpdro_agnostic"}
+    for name in ("tiny.md", "tiny.json", "tiny.png"):
+        assert (tmp_path / "results" / name).is_file()
+    assert "| sharpdro_agnostic |" in (tmp_path / "results" / "tiny.md").read_text()
+    assert (tmp_path / "runs" / "sharpdro_agnostic-seed1" / "selection.csv").is_file()
+    capsys.readouterr()
+    again = reproduce.main(argv)  # everything done: nothing is trained again
+    assert capsys.readouterr().out.count("skipped (done)") == 4
+    assert again == results
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--algorithms", "erm,sharpdr"], "unknown algorithm 'sharpdr'; did you mean 'sharpdro'"),
+    (["--seeds", "0,x"], "--seeds must be comma-separated integers"),
+    (["--algorithm.fraction", "2"], "algorithm.fraction: 2.0 must be <= 1.0"),
+])
+def test_sweep_bad_input_fails_before_any_run(tmp_path, argv, message):
+    with pytest.raises(SystemExit, match=message):
+        reproduce.main(["--config", "configs/quickstart.yaml", "--runs_root", str(tmp_path / "r"),
+                        *argv])
+    assert not (tmp_path / "r").exists()
