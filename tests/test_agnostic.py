@@ -74,13 +74,13 @@ def test_pure_noise_images_are_selected(graph_mode):
     """A model trained on clean images mixed with pure-noise images (random labels: a noise
     image carries no class, like the most severe photon-limited images) is unsure on noise.
     In a test batch of 16 clean and 4 fresh pure-noise images, the 20 % with the highest
-    score are exactly the noise images, for every score.
+    score are exactly the noise images, for every score. (Margins over 3 weight seeds:
+    msp clean max 0.02 vs noise min 0.26; entropy 0.11 vs 0.85; energy -4.3 vs -2.1.)
 
-    (A model that never saw noise can be confidently wrong on it: with the same network
-    trained on clean images only, pure noise gets logits ~10x larger than clean images and
-    the lowest scores. The selection relies on the severe images being in the training mix,
-    as they are under the photon-limited protocol.)"""
-    from datasets.synthetic import read_synthetic
+    A model that never saw noise can be confidently wrong on it: trained on clean images
+    only, pure noise got logits ~10x larger than clean images and the lowest scores. The
+    selection relies on the severe images being in the training mix, as they are under
+    the photon-limited protocol."""
     from mindspore.train import Model
     from sharpdro.models import create_model
     from sharpdro.optim import create_optimizer
@@ -91,22 +91,30 @@ def test_pure_noise_images_are_selected(graph_mode):
     def pure_noise(n, seed):
         return normalise(np.random.default_rng(seed).integers(0, 256, (n, 12, 12, 1)))
 
-    data = read_synthetic(image_size=12, channels=1, num_classes=4, seed=0)
-    (x, y), (x_test, y_test) = data["train"], data["test"]
+    templates = np.random.default_rng(42).integers(0, 2, (4, 12, 12, 1)) * 255.0
+
+    def clean(n, seed):  # four high-contrast binary patterns, a little sensor noise
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, 4, n)
+        noisy = templates[labels] + rng.normal(0, 20, (n, 12, 12, 1))
+        return normalise(np.clip(noisy, 0, 255)), labels.astype(np.int32)
+
+    ms.set_seed(0)  # the weights' initialisation must not depend on the tests run before
     rng = np.random.default_rng(0)
-    images = np.concatenate([normalise(x), pure_noise(600, 1)])
-    labels = np.concatenate([y, rng.integers(0, 4, 600)]).astype(np.int32)
-    shuffle = rng.permutation(len(labels))  # the reader sorts by class
+    x, y = clean(1200, 1)
+    images = np.concatenate([x, pure_noise(400, 2)])
+    labels = np.concatenate([y, rng.integers(0, 4, 400)]).astype(np.int32)
+    shuffle = rng.permutation(len(labels))
     net = create_model("small_cnn", 4, 1)
     cell = create_train_step("erm", net, create_optimizer(net.trainable_params(), 0.05), 1)
-    Model(cell).train(8, as_dataset(images[shuffle], labels[shuffle],
+    Model(cell).train(3, as_dataset(images[shuffle], labels[shuffle],
                                     np.zeros(len(labels), np.int32), 32), dataset_sink_mode=False)
     agnostic = create_train_step("sharpdro_agnostic", net,
                                  create_optimizer(net.trainable_params(), 0.0), 1, fraction=0.2)
     net.set_train(False)
-    assert (net(ms.Tensor(normalise(x_test))).asnumpy().argmax(1) == y_test).mean() > 0.9
-    pick = rng.choice(len(y_test), 16, replace=False)
-    batch_images = np.concatenate([normalise(x_test[pick]), pure_noise(4, 100)])
+    x_test, y_test = clean(16, 3)
+    assert (net(ms.Tensor(x_test)).asnumpy().argmax(1) == y_test).mean() > 0.9
+    batch_images = np.concatenate([x_test, pure_noise(4, 100)])
     order = rng.permutation(20)
     logits = net(ms.Tensor(batch_images[order]))
     for score in SCORES:
