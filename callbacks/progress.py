@@ -74,8 +74,10 @@ class ProgressLogger(Callback):
                                    + [f"{v:.6f}" for v in group_loss])
         with open(self.weights_path, "a", newline="") as f:
             csv.writer(f).writerow([epoch, step] + [f"{v:.6f}" for v in weights])
+        # uniform weights (erm, sam, sharpdro_agnostic): no group is the worst
+        worst = int(weights.argmax()) if np.ptp(weights) > 1e-7 else "-"
         self.print(f"epoch {epoch} step {step}/{self.state.total_steps} loss {loss:.4f} lr {lr:.4g} "
-                   f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {int(weights.argmax())} "
+                   f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst} "
                    f"| {elapsed:.0f}s elapsed, ETA {eta:.0f}s", flush=True)
 
     def on_train_end(self, run_context):
