@@ -31,12 +31,32 @@ import sharpdro  # noqa: E402,F401  (process settings before mindspore loads)
 from sharpdro.runtime import set_context  # noqa: E402
 
 
+def _loss_grad_cell(net, params):
+    from mindspore import nn, ops
+
+    class LossGrad(nn.Cell):
+        """Summed CE and its gradient; a Cell so graph mode compiles it once and reads the
+        weights' current values at every call."""
+
+        def __init__(self):
+            super().__init__(auto_prefix=False)
+            self.net, self.params = net, params
+            self.grad = ops.GradOperation(get_by_list=True)
+
+        def loss(self, x, y):
+            return ops.cross_entropy(self.net(x), y, reduction="sum")
+
+        def construct(self, x, y):
+            return self.loss(x, y), self.grad(self.loss, self.params)(x, y)
+
+    return LossGrad()
+
+
 class Landscape:
     """Loss and gradient of a network on fixed data as functions of a flat weight vector."""
 
     def __init__(self, net, images, labels, batch_size=500):
         import mindspore as ms
-        from mindspore import ops
 
         self.ms = ms
         self.net = net
@@ -48,10 +68,7 @@ class Landscape:
                         for i in range(0, len(labels), batch_size)]
         self.n = len(labels)
 
-        def loss_fn(x, y):
-            return ops.cross_entropy(net(x), y, reduction="sum")
-
-        self.value_and_grad = ms.value_and_grad(loss_fn, None, self.params)
+        self.value_and_grad = _loss_grad_cell(net, self.params)
 
     def get(self):
         return np.concatenate([p.asnumpy().reshape(-1) for p in self.params]).astype(np.float64)
@@ -105,7 +122,7 @@ def run_flatness(run_dir, rho, images, directions, power_iters):
     from sharpdro.cli import run_checkpoint
 
     cfg = C.load_config(os.path.join(run_dir, "config.yaml"))
-    set_context(cfg.device_target, "pynative", cfg.device_id)
+    set_context(cfg.device_target, "graph", cfg.device_id)
     data = build_data(cfg)
     net = create_trained_model(cfg.model, data.num_classes, data.in_channels, run_checkpoint(run_dir))
     rho = cfg.algorithm.rho if rho is None else rho
