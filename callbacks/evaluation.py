@@ -5,6 +5,8 @@ import os
 import numpy as np
 from mindspore.train import Callback
 
+from sharpdro.atomic import atomic_path
+
 from .plots import plot_accuracy_by_severity
 
 
@@ -61,19 +63,16 @@ def save_predictions(path, predictions_by_split):
     for split, predictions in predictions_by_split.items():
         for s, (pred, label) in predictions.items():
             arrays[f"{split}_{s}_pred"], arrays[f"{split}_{s}_label"] = pred, label
-    tmp = path[:-len(".npz")] + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **arrays)
 
 
 def keep_lines(path, keep):
     """Rewrite a JSON-lines file keeping the records for which ``keep(record)`` holds."""
     with open(path) as f:
         records = [json.loads(line) for line in f if line.strip()]
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in records if keep(r))
-    os.replace(tmp, path)
 
 
 class SeverityEval(Callback):

@@ -3,6 +3,8 @@ import csv
 import json
 import os
 
+from sharpdro.atomic import atomic_path
+
 
 def _pyplot():
     import matplotlib
@@ -15,9 +17,8 @@ def _pyplot():
 
 def _save(fig, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path[:-len(".png")] + ".tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
 def plot_group_weights(csv_path, png_path):

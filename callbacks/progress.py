@@ -8,6 +8,8 @@ import time
 import numpy as np
 from mindspore.train import Callback
 
+from sharpdro.atomic import atomic_path
+
 from .plots import plot_group_weights
 
 
@@ -21,10 +23,8 @@ def keep_rows(path, keep):
     """Rewrite a CSV keeping its header and the rows for which ``keep(row)`` holds."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if keep(r)])
-    os.replace(tmp, path)
 
 
 class ProgressLogger(Callback):

@@ -1,6 +1,6 @@
 """The data layer: readers, corruptions, the photon-limited split and pipelines.
 
-Knows nothing about training; imports only ``sharpdro.config``/``sharpdro.registry``
+Knows nothing about training; imports only ``sharpdro.config``/``registry``/``atomic``
 (no MindSpore-dependent parts of ``sharpdro``).
 """
 from .build import DataBundle, build_data, prepare_arrays

@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from sharpdro.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 VERSION = 2  # bump when the corruption code changes what it produces
 
@@ -28,12 +30,11 @@ def _checksum(path):
 
 
 def _atomic_write(path, write):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
+    # the pid in the name: two processes may fill the same cache at once
+    with atomic_path(path, tag=f"tmp{os.getpid()}") as tmp, open(tmp, "wb") as f:
         write(f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class ArrayCache:

@@ -10,6 +10,8 @@ import pickle
 
 import numpy as np
 
+from sharpdro.atomic import atomic_path
+
 from .registry import READERS
 
 FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
@@ -196,11 +198,9 @@ def write_file_lists(folder, files, labels, per_severity_idx, val_idx):
 
 
 def _write_list(path, files, labels, idx):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         for i in idx:
             f.write(f"{files[i]} {labels[i]}\n")
-    os.replace(tmp, path)
 
 
 def read_file_list(path):

@@ -54,19 +54,13 @@ def save_train_state(cell, path, run_state):
     group weights, and ``run_state`` (a JSON-able dict). Written to a temporary name and
     renamed, so a crash or a full disk never leaves a half-written ``path``."""
     import json
-    import os
 
     from .algorithms import SCRATCH_PREFIX
+    from .atomic import atomic_path
 
-    tmp = f"{path[:-len('.ckpt')] if path.endswith('.ckpt') else path}.tmp.ckpt"  # MindSpore adds .ckpt
-    try:
+    with atomic_path(path) as tmp:
         ms.save_checkpoint(cell, tmp, append_dict={STATE_KEY: json.dumps(run_state)},
                            choice_func=lambda name: not name.startswith(SCRATCH_PREFIX))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def load_train_state(cell, path):

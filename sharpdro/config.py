@@ -14,6 +14,7 @@ import os
 
 import yaml
 
+from .atomic import atomic_path
 from .registry import closest
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
@@ -301,10 +302,8 @@ def run_name(cfg):
 
 def save_config(cfg, path):
     """Write the resolved config as YAML (atomically), so the run can be reproduced."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-    os.replace(tmp, path)
 
 
 def describe():
