@@ -88,9 +88,7 @@ def main(argv=None):
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return train(args, rest)
-    except UserError as err:
-        sys.exit(f"error: {err}")
-    except FloatingPointError as err:  # the NaN guard
+    except (UserError, FloatingPointError) as err:  # FloatingPointError: the NaN guard
         sys.exit(f"error: {err}")
 
 

@@ -117,6 +117,7 @@ def measure(land, rho, directions, power_iters, seed=0, e=1e-3):
 
 def run_flatness(run_dir, rho, images, directions, power_iters):
     from datasets import build_data
+    from datasets.pipeline import normalise
     from sharpdro import config as C
     from sharpdro.checkpoint import create_trained_model
     from sharpdro.cli import run_checkpoint
@@ -130,7 +131,7 @@ def run_flatness(run_dir, rho, images, directions, power_iters):
            "severity": {}}
     for s, test in sorted(data.test.items()):
         pick = np.random.default_rng([cfg.seed, s]).permutation(len(test))[:images]
-        x = np.concatenate([b for b, _ in test.batches()])[pick]
+        x = normalise(test.images[pick], test.mean, test.std)  # only the images used
         land = Landscape(net, x, test.labels[pick])
         out["severity"][s] = measure(land, rho, directions, power_iters)
         m = out["severity"][s]

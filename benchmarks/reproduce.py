@@ -144,10 +144,9 @@ def main(argv=None):
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
     total = len(algorithms) * len(seeds)
     start = time.time()
-    for i, (algorithm, seed) in enumerate((a, s) for a in algorithms for s in seeds):
+    jobs = [] if args.report_only else [(a, s) for a in algorithms for s in seeds]
+    for i, (algorithm, seed) in enumerate(jobs):
         run_dir = os.path.join(runs_root, f"{algorithm}-seed{seed}")
-        if args.report_only:
-            continue
         print(f"[{i + 1}/{total}] {algorithm} seed {seed} -> {run_dir}", flush=True)
         spent = run_one(args.config, run_dir, algorithm, seed, overrides)
         print(f"    {'skipped (done)' if spent == 0 else f'{spent:.0f}s'}; sweep {time.time() - start:.0f}s",
