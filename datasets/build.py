@@ -41,11 +41,13 @@ class DataBundle:
     random_crop: bool
     val: dict                          # severity -> EvalSet
     test: dict                         # severity -> EvalSet
-    num_classes: int
-    in_channels: int
-    image_size: int
-    train_counts: list                 # training images per severity
-    steps_per_epoch: int
+
+    # derived from the arrays, so they cannot disagree with them
+    num_classes = property(lambda self: self.arrays.num_classes)
+    train_counts = property(lambda self: self.arrays.train_counts)  # per severity
+    in_channels = property(lambda self: self.arrays.train[0].shape[-1])
+    image_size = property(lambda self: self.arrays.train[0].shape[1])
+    steps_per_epoch = property(lambda self: len(self.arrays.train[1]) // self.batch_size)
 
     def train_epoch(self, epoch):
         """The mindspore dataset of training epoch ``epoch`` (0-based): same epoch, same batches."""
@@ -145,7 +147,7 @@ def build_data(cfg):
     from .pipeline import EvalSet
 
     arrays = prepare_arrays(cfg)
-    images, labels, _ = arrays.train
+    labels = arrays.train[1]
     if len(labels) < cfg.train.batch_size:
         raise ValueError(f"{len(labels)} training images is fewer than one batch "
                          f"({cfg.train.batch_size}); raise num_per_class or lower batch_size")
@@ -156,7 +158,4 @@ def build_data(cfg):
 
     return DataBundle(arrays=arrays, batch_size=cfg.train.batch_size, seed=cfg.seed,
                       random_crop=cfg.data.random_crop,
-                      val=eval_sets(arrays.val), test=eval_sets(arrays.test),
-                      num_classes=arrays.num_classes, in_channels=images.shape[-1],
-                      image_size=images.shape[1], train_counts=arrays.train_counts,
-                      steps_per_epoch=len(labels) // cfg.train.batch_size)
+                      val=eval_sets(arrays.val), test=eval_sets(arrays.test))
