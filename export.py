@@ -3,31 +3,53 @@
     python export.py --run runs/<name> [--format MINDIR|ONNX] [--batch_size N]
     python export.py --config <yaml> --ckpt <file> [--file out/model]
 
-The input shape (C x H x W) comes from the config's data; the batch dimension is dynamic
-unless --batch_size is given. After writing, the file is reloaded (mindspore.load +
+The input shape (C x H x W) comes from the config's data. The batch dimension is dynamic
+for MindIR unless --batch_size is given; ONNX needs a fixed one (default 1). The file goes
+to the run folder's exports/model_<checkpoint>_batch<N|dynamic>.<mindir|onnx> (or --file
+PATH, without extension); an existing file is kept unless --overwrite is given (train.py's
+own model.mindir is never touched). After writing, the file is reloaded (mindspore.load +
 nn.GraphCell, or onnxruntime) and its logits are compared with the network's on a batch;
-the largest difference is printed and the export fails beyond 1e-5.
+the largest difference is printed, and beyond 1e-5 the export fails and leaves no file.
 """
 import argparse
 import os
 import sys
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
-from sharpdro.cli import add_checkpoint_args, parse_checkpoint_args
+from callbacks.cli import add_checkpoint_args, describe_checkpoint, owning_run, parse_checkpoint_args
+from sharpdro.deploy import SUFFIX
 from sharpdro.runtime import set_context
+
+
+def output_base(args):
+    if args.file:
+        return args.file
+    stem = os.path.splitext(os.path.basename(args.ckpt))[0]
+    folder = args.folder or owning_run(args.ckpt)
+    if folder is None:
+        return os.path.join(os.path.dirname(os.path.abspath(args.ckpt)),
+                            f"model_{stem}_batch{args.batch_size or 'dynamic'}")
+    return folder.export_base(stem, args.batch_size)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add_checkpoint_args(parser)
-    parser.add_argument("--format", default="MINDIR", choices=["MINDIR", "ONNX"])
+    parser.add_argument("--format", default="MINDIR", choices=list(SUFFIX))
     parser.add_argument("--batch_size", type=int, default=None,
-                        help="fixed batch size (default: dynamic)")
-    parser.add_argument("--file", help="output path without extension (default: beside the "
-                                       "checkpoints folder, 'model')")
+                        help="fixed batch size (default: dynamic for MindIR, 1 for ONNX)")
+    parser.add_argument("--file", help="output path without extension (default: the run "
+                                       "folder's exports/model_<checkpoint>_batch<N|dynamic>)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args, cfg = parse_checkpoint_args(parser, argv)
     if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch_size must be at least 1")
+    if args.format == "ONNX" and args.batch_size is None:
+        args.batch_size = 1
+        print("ONNX: MindSpore exports a fixed batch size only; using --batch_size 1")
+    path = output_base(args) + SUFFIX[args.format]
+    if os.path.exists(path) and not args.overwrite:
+        sys.exit(f"{path} exists; pass --overwrite to replace it, or --file for another name")
     set_context(cfg.device_target, "graph", cfg.device_id)
 
     from datasets import build_data
@@ -35,13 +57,13 @@ def main(argv=None):
     from sharpdro.checkpoint import create_trained_model
     from sharpdro.deploy import export_and_verify
 
+    print(f"exporting {describe_checkpoint(args.ckpt)}", flush=True)
     try:
         data = build_data(cfg)
         net = create_trained_model(cfg.model, data.num_classes, data.in_channels, args.ckpt)
-        base = args.file or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.ckpt))),
-                                         "model")
         image_shape = (data.in_channels, data.image_size, data.image_size)
-        path, diff = export_and_verify(net, image_shape, base, args.format, args.batch_size)
+        path, diff = export_and_verify(net, image_shape, path[:-len(SUFFIX[args.format])],
+                                       args.format, args.batch_size)
     except (ValueError, DatasetNotFoundError) as err:
         sys.exit(f"error: {err}")
     batch = args.batch_size or "dynamic"

@@ -5,34 +5,46 @@
     python train.py --config ... --overwrite        replace a finished run in the same folder
 
 Overrides: --section.key value (or --key value when the key name is unique), see
-sharpdro/config.py. The run folder (runs/<name>/ or --run_dir) holds config.yaml,
-train_log.csv, group_weights.csv, eval.jsonl, predictions.npz, checkpoints/{last,best}.ckpt,
-plots/, model.mindir (sharpdro_agnostic: selection.csv) and, written last, done.
+sharpdro/config.py. The run folder (runs/<name>/ or --run_dir) is described in
+callbacks/run_folder.py. Ctrl-C (or SIGTERM) stops cleanly: the partial epoch is dropped,
+the last checkpoint stays, and the --resume command is printed.
 """
 import argparse
 import logging
 import os
-import shutil
+import shlex
+import signal
 import sys
 import time
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
 from sharpdro import config as C
+from sharpdro import hparams as H
 from sharpdro.runtime import set_context
 
-CONFIG, DONE, CHECKPOINTS = "config.yaml", "done", "checkpoints"
-# what a run writes; --overwrite removes exactly these
-RUN_FILES = (CONFIG, "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
-             "selection.csv", CHECKPOINTS, "plots", "model.mindir", DONE)
+INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
 
 
 class UserError(Exception):
     """Bad input: reported in one line, exit status 1, nothing written."""
 
 
+def registry_help():
+    """The valid names of every registry, for --help."""
+    from datasets import CORRUPTIONS, READERS
+    from sharpdro.algorithms import ALGORITHMS
+    from sharpdro.models import MODELS
+
+    return "".join(f"{kind}: {', '.join(registry.names())}\n" for kind, registry in (
+        ("algorithm.name", ALGORITHMS), ("model.name", MODELS), ("data.dataset", READERS),
+        ("data.corruption", CORRUPTIONS)))
+
+
 def parse_args(argv):
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    epilog = (registry_help() + "\nconfig keys:\n" + C.describe()) if wants_help else None
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter,
-                                     epilog="config keys:\n" + C.describe())
+                                     epilog=epilog)
     parser.add_argument("--config", help="YAML config file (default: built-in defaults)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder")
     parser.add_argument("--overwrite", action="store_true",
@@ -41,47 +53,80 @@ def parse_args(argv):
 
 
 def resolve_run(args, rest):
-    """-> (config, run folder, checkpoint to resume from or None); checks the folder."""
+    """-> (config, RunFolder, checkpoint to resume from or None); checks the folder."""
+    from callbacks.run_folder import RunFolder
+
     try:
         if args.resume:
             if args.config:
                 raise UserError("give --resume RUN_DIR or --config, not both (a resumed run "
                                 "uses its own config.yaml)")
-            config_path = os.path.join(args.resume, CONFIG)
+            config_path = RunFolder(args.resume).file(RunFolder.CONFIG)
             if not os.path.isfile(config_path):
-                raise UserError(f"cannot resume {args.resume}: it has no {CONFIG}")
+                raise UserError(f"cannot resume {args.resume}: it has no {RunFolder.CONFIG}")
             cfg = C.load_config(config_path, rest)
             cfg["run_dir"] = args.resume
         else:
             cfg = C.load_config(args.config, rest)
     except C.ConfigError as err:
         raise UserError(f"config error: {err}") from None
-    run_dir = cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg))
-    last = os.path.join(run_dir, CHECKPOINTS, "last.ckpt")
+    folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
+    last = folder.checkpoint("last")
     if args.resume:
-        if os.path.exists(os.path.join(run_dir, DONE)):
-            raise UserError(f"{run_dir} holds a finished run; nothing to resume")
-        if not os.path.isfile(last):
-            raise UserError(f"cannot resume {run_dir}: no checkpoint at {last} (a run writes "
+        if folder.is_finished():
+            raise UserError(f"{folder} holds a finished run; nothing to resume")
+        if not folder.has_checkpoint():
+            raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
-        return cfg, run_dir, last
+        return cfg, folder, last
     if not args.overwrite:
-        if os.path.exists(os.path.join(run_dir, DONE)):
-            raise UserError(f"{run_dir} already holds a finished run; use --overwrite to "
+        if folder.is_finished():
+            raise UserError(f"{folder} already holds a finished run; use --overwrite to "
                             "replace it, or another --name/--run_dir")
-        if os.path.isfile(last):
-            raise UserError(f"{run_dir} holds an unfinished run; continue it with --resume "
-                            f"{run_dir}, or replace it with --overwrite")
-    return cfg, run_dir, None
+        if folder.has_checkpoint():
+            raise UserError(f"{folder} holds an unfinished run; continue it with --resume "
+                            f"{folder}, or replace it with --overwrite")
+    return cfg, folder, None
 
 
-def clear_run(run_dir):
-    for name in RUN_FILES:
-        path = os.path.join(run_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+def ignored_settings(cfg):
+    """Settings that differ from their default but that the chosen algorithm, schedule,
+    model or dataset does not read: one message each (a typo-free key can still do nothing)."""
+    from datasets import READERS
+    from sharpdro.models import MODELS
+
+    out = []
+
+    def check(section, names, used, who):
+        for key in names:
+            value, default = cfg[section][key], C.LEAVES[f"{section}.{key}"].default
+            if key not in used and value != default:
+                out.append(f"{section}.{key} = {value!r} is ignored: {who}")
+
+    algorithm = cfg.algorithm.name
+    for key in H.all_hparams():
+        check("algorithm", [key], H.HPARAMS[algorithm],
+              f"{algorithm} does not use it (used by {', '.join(H.users(key))})")
+    if cfg.optim.schedule != "step":
+        check("optim", ["milestones", "gamma"], (), f"only the step schedule uses it "
+              f"(optim.schedule is {cfg.optim.schedule})")
+    reader_keys = {k for name in READERS.names() for k in READERS.options(name)}
+    check("data", sorted(reader_keys), READERS.options(cfg.data.dataset),
+          f"the {cfg.data.dataset} reader does not use it")
+    # file lists are the ImageNet-30 split's (the only reader that returns file names)
+    check("data", ["file_lists"], ("file_lists",) if cfg.data.dataset == "imagenet30" else (),
+          "only imagenet30 reads file lists")
+    model_keys = {k for name in MODELS.names() for k in MODELS.options(name)}
+    check("model", sorted(model_keys), MODELS.options(cfg.model.name),
+          f"model {cfg.model.name} does not use it")
+    return out
+
+
+def python_command():
+    """How this interpreter was called, as short as it can be written."""
+    exe = sys.executable
+    rel = os.path.relpath(exe)
+    return rel if not rel.startswith("..") else exe
 
 
 def main(argv=None):
@@ -92,16 +137,19 @@ def main(argv=None):
         sys.exit(f"error: {err}")
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def train(args, rest):
-    cfg, run_dir, resume_from = resolve_run(args, rest)
+    cfg, folder, resume_from = resolve_run(args, rest)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    import numpy as np
     import yaml
     from mindspore.train import Model
 
     from callbacks import (Checkpointer, ExportBest, NanGuard, ProgressLogger, RunState,
-                           SelectionLogger, SeverityEval, StopAtStep)
+                           SelectionLogger, SeverityEval, StopAtStep, format_table)
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
     from sharpdro.algorithms import ALGORITHMS, create_train_step_from_config
@@ -113,8 +161,9 @@ def train(args, rest):
     try:  # everything that can be wrong with the input, before the run folder is touched
         ALGORITHMS.check(cfg.algorithm.name)
         MODELS.check(cfg.model.name)
+        for message in ignored_settings(cfg):
+            print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
-        np.random.seed(cfg.seed)
         t0 = time.time()
         data = build_data(cfg)
     except (ValueError, DatasetNotFoundError) as err:
@@ -137,53 +186,99 @@ def train(args, rest):
         if resumed["epoch"] >= cfg.train.epochs:
             raise UserError(f"{resume_from} is already at epoch {resumed['epoch']} of "
                             f"{cfg.train.epochs}; raise --train.epochs to train on")
-        print(f"resuming {run_dir} after epoch {resumed['epoch']} (step {resumed['step']})")
+        print(f"resuming {folder} after epoch {resumed['epoch']} (step {resumed['step']})")
 
     if args.overwrite:
-        clear_run(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    C.save_config(cfg, os.path.join(run_dir, CONFIG))
-    print(f"run folder: {run_dir}")
+        folder.clear()
+    folder.create()
+    folder.restart_logs(resumed.get("step"))
+    C.save_config(cfg, folder.file(folder.CONFIG))
+    print(f"run folder: {folder}")
 
     state = RunState(data.steps_per_epoch, cfg.train.epochs, cfg.train.max_steps,
-                     resumed.get("best_value"), resumed.get("best_epoch"))
+                     cfg.train.eval_every, resumed.get("best_value"), resumed.get("best_epoch"))
     image_shape = (data.in_channels, data.image_size, data.image_size)
 
     def export_best(ckpt):
         model_net = create_trained_model(cfg.model, data.num_classes, data.in_channels, ckpt)
-        path, diff = export_and_verify(model_net, image_shape, os.path.join(run_dir, "model"))
+        path, diff = export_and_verify(model_net, image_shape, folder.file(folder.MODEL)[:-len(".mindir")])
         print(f"exported {path} from {os.path.basename(ckpt)} (dynamic batch; largest logit "
               f"difference after reload {diff:.1e})")
 
-    checkpoints = os.path.join(run_dir, CHECKPOINTS)
-    resume_epoch = resumed.get("epoch")
+    # The order matters. Per step: NanGuard first (a NaN stops before anything logs it),
+    # StopAtStep before the loggers (they read state.stopped through is_last_step).
+    # Per epoch: SeverityEval records the best metric before Checkpointer decides whether
+    # this epoch is best.ckpt. At the end: ExportBest after Checkpointer wrote the files.
     callbacks = [
         NanGuard(),
         StopAtStep(state),
-        ProgressLogger(cell, lrs, state, cfg.train.log_every, run_dir,
-                       resume_step=resumed.get("step")),
-        SelectionLogger(state, C.num_groups(cfg), cfg.train.log_every, run_dir,
-                        resume_step=resumed.get("step")),
-        SeverityEval(net, {"val": data.val, "test": data.test}, state, cfg.train.eval_every,
-                     run_dir, cfg.train.best_metric, resume_epoch=resume_epoch),
-        Checkpointer(cell, checkpoints, state, cfg.seed,
+        ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
+        SelectionLogger(cell, state, cfg.train.log_every, folder),
+        SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
+                     cfg.train.best_metric, cfg.train.eval_max_batches),
+        Checkpointer(cell, folder, state, cfg.seed,
                      yaml.safe_dump(cfg.to_dict(), sort_keys=False), cfg.train.best_metric),
     ]
     if cfg.train.export_mindir:
-        callbacks.append(ExportBest(checkpoints, state, export_best))
+        callbacks.append(ExportBest(folder, state, export_best))
     model = Model(cell)
-    # one Model.train call per epoch: each epoch's data is rebuilt from (seed, epoch), so a
-    # resumed run gets the same batches as an uninterrupted one
-    for epoch in range(resume_epoch or 0, cfg.train.epochs):
-        model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
-                    dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
-        if state.stopped:
-            break
-    with open(os.path.join(run_dir, DONE), "w") as f:
-        f.write(f"finished in {time.time() - t0:.1f}s; best {cfg.train.best_metric} "
-                f"{state.best_value} at epoch {state.best_epoch}\n")
-    print(f"done in {time.time() - t0:.1f}s; results in {run_dir}")
-    return run_dir
+    previous = signal.signal(signal.SIGTERM, _terminate)  # kill/timeout: same clean stop as Ctrl-C
+    epoch = resumed.get("epoch") or 0
+    try:
+        # one Model.train call per epoch: each epoch's data is rebuilt from (seed, epoch), so
+        # a resumed run gets the same batches as an uninterrupted one
+        for epoch in range(resumed.get("epoch") or 0, cfg.train.epochs):
+            model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
+                        dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
+            if state.stopped:
+                break
+    except KeyboardInterrupt:
+        interrupted(folder, epoch + 1, args, rest)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    summary = final_summary(folder, state, cfg.train.best_metric, format_table)
+    if summary:
+        print(summary)
+    best = "none" if state.best_value is None else f"{100 * state.best_value:.2f} %"
+    folder.mark_done(f"finished in {time.time() - t0:.1f}s; best {cfg.train.best_metric} "
+                     f"{best} at epoch {state.best_epoch}\n")
+    print(f"done in {time.time() - t0:.1f}s; results in {folder}")
+    return str(folder)
+
+
+def interrupted(folder, epoch, args, rest):
+    """Ctrl-C: the partial epoch is dropped (its log rows are cut on resume); say how to go on."""
+    python = python_command()
+    if folder.has_checkpoint():
+        import json
+
+        from sharpdro.checkpoint import STATE_KEY, read_checkpoint
+
+        saved = json.loads(read_checkpoint(folder.checkpoint("last"))[STATE_KEY])
+        print(f"\ninterrupted in epoch {epoch}; the run is kept up to its last checkpoint "
+              f"(epoch {saved['epoch']}, step {saved['step']}). Continue with:\n"
+              f"  {python} train.py --resume {shlex.quote(str(folder))}", file=sys.stderr)
+    else:
+        command = " ".join(shlex.quote(a) for a in _command_line(args, rest))
+        print(f"\ninterrupted in epoch {epoch}, before the first checkpoint; nothing to resume. "
+              f"Start again with:\n  {python} train.py {command}", file=sys.stderr)
+    sys.exit(INTERRUPTED)
+
+
+def _command_line(args, rest):
+    out = ["--config", args.config] if args.config else []
+    return out + (["--overwrite"] if args.overwrite else []) + list(rest)
+
+
+def final_summary(folder, state, best_metric, format_table):
+    """After a run with several evaluations: the selected epoch's test accuracy."""
+    records = folder.eval_records()
+    tests = {r["epoch"]: r for r in records if r["split"] == "test"}
+    if len(tests) < 2 or state.best_epoch not in tests:
+        return None
+    return (f"selected epoch {state.best_epoch} (best {best_metric} "
+            f"{100 * state.best_value:.2f} %); its test accuracy:\n"
+            f"{format_table(tests[state.best_epoch])}")
 
 
 if __name__ == "__main__":

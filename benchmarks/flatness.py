@@ -120,12 +120,16 @@ def run_flatness(run_dir, rho, images, directions, power_iters):
     from datasets.pipeline import normalise
     from sharpdro import config as C
     from sharpdro.checkpoint import create_trained_model
-    from sharpdro.cli import run_checkpoint
+    from callbacks.run_folder import RunFolder
 
-    cfg = C.load_config(os.path.join(run_dir, "config.yaml"))
+    folder = RunFolder(run_dir)
+    ckpt = folder.model_checkpoint()
+    if ckpt is None:
+        raise SystemExit(f"{run_dir} has no checkpoint")
+    cfg = C.load_config(folder.file(RunFolder.CONFIG))
     set_context(cfg.device_target, "graph", cfg.device_id)
     data = build_data(cfg)
-    net = create_trained_model(cfg.model, data.num_classes, data.in_channels, run_checkpoint(run_dir))
+    net = create_trained_model(cfg.model, data.num_classes, data.in_channels, ckpt)
     rho = cfg.algorithm.rho if rho is None else rho
     out = {"run": run_dir, "algorithm": cfg.algorithm.name, "seed": cfg.seed, "rho": rho,
            "severity": {}}

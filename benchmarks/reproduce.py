@@ -24,7 +24,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from sharpdro import config as C  # noqa: E402
+from sharpdro import config as C  # noqa: E402  (first: process settings before mindspore loads)
+from callbacks.run_folder import RunFolder  # noqa: E402
 from sharpdro.registry import closest  # noqa: E402
 
 
@@ -64,9 +65,10 @@ def check(args, overrides):
 
 def run_one(config, run_dir, algorithm, seed, overrides):
     """Train (or resume, or skip) one run in its own process; returns seconds spent."""
-    if os.path.exists(os.path.join(run_dir, "done")):
+    folder = RunFolder(run_dir)
+    if folder.is_finished():
         return 0.0
-    if os.path.isfile(os.path.join(run_dir, "checkpoints", "last.ckpt")):
+    if folder.has_checkpoint():
         cmd = ["--resume", run_dir]
     else:
         cmd = ["--config", config, "--run_dir", run_dir, "--overwrite",
@@ -83,8 +85,7 @@ def run_one(config, run_dir, algorithm, seed, overrides):
 
 def selected_test(run_dir):
     """(test record at the best worst-severity validation epoch, last test record)."""
-    with open(os.path.join(run_dir, "eval.jsonl")) as f:
-        records = [json.loads(line) for line in f]
+    records = RunFolder(run_dir).eval_records()
     val = {r["epoch"]: r for r in records if r["split"] == "val"}
     test = {r["epoch"]: r for r in records if r["split"] == "test"}
     best = max(val, key=lambda e: (val[e]["worst_acc"], e))  # ties: the later epoch

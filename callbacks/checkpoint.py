@@ -1,7 +1,5 @@
 """last.ckpt every epoch, best.ckpt when the validation metric improves, and the MindIR
 export of the best model at the end of the run."""
-import os
-
 from mindspore.train import Callback
 
 from sharpdro.checkpoint import save_train_state
@@ -17,7 +15,6 @@ class Checkpointer(Callback):
         super().__init__()
         self.cell, self.folder, self.state = cell, folder, state
         self.seed, self.config_text, self.best_metric = seed, config_text, best_metric
-        os.makedirs(folder, exist_ok=True)
 
     def run_state(self, args):
         return {"epoch": args.cur_epoch_num, "step": self.state.step(args), "seed": self.seed,
@@ -25,7 +22,7 @@ class Checkpointer(Callback):
                 "best_epoch": self.state.best_epoch, "config": self.config_text}
 
     def _save(self, name, run_state):
-        path = os.path.join(self.folder, name)
+        path = self.folder.checkpoint(name)
         try:
             save_train_state(self.cell, path, run_state)
         except OSError as err:
@@ -36,8 +33,8 @@ class Checkpointer(Callback):
         args = run_context.original_args()
         run_state = self.run_state(args)
         if self.state.best_epoch == args.cur_epoch_num:
-            self._save("best.ckpt", run_state)
-        self._save("last.ckpt", run_state)
+            self._save("best", run_state)
+        self._save("last", run_state)
 
 
 class ExportBest(Callback):
@@ -49,7 +46,5 @@ class ExportBest(Callback):
         self.folder, self.state, self.export = folder, state, export
 
     def on_train_end(self, run_context):
-        if not self.state.is_over(run_context.original_args()):
-            return
-        best = os.path.join(self.folder, "best.ckpt")
-        self.export(best if os.path.isfile(best) else os.path.join(self.folder, "last.ckpt"))
+        if self.state.is_over(run_context.original_args()):
+            self.export(self.folder.model_checkpoint())

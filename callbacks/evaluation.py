@@ -1,6 +1,6 @@
 """Accuracy and loss at every severity: eval.jsonl, predictions.npz, a table, and the plot."""
 import json
-import os
+import time
 
 import numpy as np
 from mindspore.train import Callback
@@ -8,11 +8,13 @@ from mindspore.train import Callback
 from sharpdro.atomic import atomic_path
 
 from .plots import plot_accuracy_by_severity
+from .run_folder import RunFolder
 
 
-def evaluate_by_severity(predict, sets):
+def evaluate_by_severity(predict, sets, max_batches=0):
     """``predict``: float32 N x C x H x W array -> logits array; ``sets``: {severity: set with
-    ``batches()`` of (images, labels)}.
+    ``batches(max_batches)`` of (images, labels)}; ``max_batches`` > 0 evaluates only the
+    first batches of each set (smoke runs).
 
     Returns (result, predictions): result = {"acc": {s: ...}, "loss": {s: ...}, "count":
     {s: ...}, "mean_acc", "worst_acc"}; predictions = {s: (predicted, labels)}.
@@ -20,7 +22,7 @@ def evaluate_by_severity(predict, sets):
     acc, loss, count, predictions = {}, {}, {}, {}
     for s, data in sorted(sets.items()):
         preds, labels, nll = [], [], 0.0
-        for x, y in data.batches():
+        for x, y in data.batches(max_batches):
             logits = np.asarray(predict(x), np.float64)
             shifted = logits - logits.max(1, keepdims=True)
             log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
@@ -67,53 +69,74 @@ def save_predictions(path, predictions_by_split):
         np.savez_compressed(tmp, **arrays)
 
 
-def keep_lines(path, keep):
-    """Rewrite a JSON-lines file keeping the records for which ``keep(record)`` holds."""
-    with open(path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records if keep(r))
-
-
 class SeverityEval(Callback):
     """Every ``every`` epochs and after the last: each split at every severity, appended to
-    ``eval.jsonl`` (epoch, split, accuracy and loss per severity, mean, worst), printed as a
-    table; the latest predictions in ``predictions.npz``; the validation ``best_metric``
-    offered to ``state``; ``plots/accuracy_by_severity.png`` at the end of the run."""
+    ``eval.jsonl`` (epoch, step, split, accuracy and loss per severity, mean, worst), printed
+    as a table with the time it took; the latest predictions in ``predictions.npz``; the
+    validation ``best_metric`` offered to ``state``; ``plots/accuracy_by_severity.png`` at
+    the end of the run. Keeps ``state.eval_seconds`` (estimated from one batch before the
+    first evaluation, then measured) for the progress ETA."""
 
-    def __init__(self, network, splits, state, every, run_dir, best_metric="val_worst_acc",
-                 resume_epoch=None, print_fn=print):
+    def __init__(self, network, splits, state, folder, best_metric="val_worst_acc",
+                 max_batches=0, print_fn=print):
         super().__init__()
-        self.network, self.splits, self.state, self.every = network, splits, state, every
-        self.best_metric = best_metric
-        self.path = os.path.join(run_dir, "eval.jsonl")
-        self.predictions_path = os.path.join(run_dir, "predictions.npz")
-        self.plot_path = os.path.join(run_dir, "plots", "accuracy_by_severity.png")
+        self.network, self.splits, self.state, self.folder = network, splits, state, folder
+        self.best_metric, self.max_batches = best_metric, max_batches
         self.print = print_fn
-        if resume_epoch is not None and os.path.isfile(self.path):
-            keep_lines(self.path, lambda r: r["epoch"] <= resume_epoch)
-        elif os.path.exists(self.path):
-            os.remove(self.path)
         self.last = {}
+
+    def _predict(self):
+        return network_predictor(self.network)
+
+    def num_batches(self):
+        return sum(data.num_batches(self.max_batches)
+                   for sets in self.splits.values() for data in sets.values())
+
+    def on_train_begin(self, run_context):
+        if self.state.eval_seconds is not None:
+            return
+        # one batch, timed after a warm-up call (graph compilation), times the batch count
+        data = next(iter(next(iter(self.splits.values())).values()))
+        x, _ = next(data.batches(1))
+        self.network.set_train(False)
+        try:
+            predict = self._predict()
+            predict(x)
+            start = time.time()
+            predict(x)
+            self.state.eval_seconds = (time.time() - start) * self.num_batches()
+        finally:
+            self.network.set_train(True)
 
     def on_train_epoch_end(self, run_context):
         args = run_context.original_args()
         epoch = args.cur_epoch_num
-        if epoch % self.every and not self.state.is_over(args):
+        if not (self.state.is_eval_epoch(epoch) or self.state.is_over(args)):
             return
+        start = time.time()
+        images = sum(min(len(d), d.batch_size * d.num_batches(self.max_batches))
+                     for sets in self.splits.values() for d in sets.values())
+        self.print(f"evaluating after epoch {epoch}: {', '.join(self.splits)} at "
+                   f"{len(next(iter(self.splits.values())))} severities, {images} images "
+                   f"(about {self.state.eval_seconds or 0:.0f}s)", flush=True)
         self.network.set_train(False)
         try:
             predictions = {}
-            for split, sets in self.splits.items():
-                result, predictions[split] = evaluate_by_severity(network_predictor(self.network), sets)
-                self.last[split] = result
-                with open(self.path, "a") as f:
+            with open(self.folder.file(RunFolder.EVAL_LOG), "a") as f:
+                for split, sets in self.splits.items():
+                    result, predictions[split] = evaluate_by_severity(self._predict(), sets,
+                                                                      self.max_batches)
+                    self.last[split] = result
                     f.write(json.dumps({"epoch": epoch, "step": self.state.step(args),
                                         "split": split, **result}) + "\n")
-                self.print(f"[{split} after epoch {epoch}]\n{format_table(result)}", flush=True)
+                    f.flush()
+                    self.print(f"[{split} after epoch {epoch}]\n{format_table(result)}", flush=True)
         finally:
             self.network.set_train(True)
-        save_predictions(self.predictions_path, predictions)
+        save_predictions(self.folder.file(RunFolder.PREDICTIONS), predictions)
+        spent = time.time() - start
+        self.state.eval_seconds, self.state.eval_spent = spent, self.state.eval_spent + spent
+        self.print(f"evaluation took {spent:.1f}s", flush=True)
         split, metric = self.best_metric.split("_", 1)
         if split in self.last and self.state.offer(self.last[split][metric], epoch):
             self.print(f"new best {self.best_metric} = {100 * self.state.best_value:.2f} "
@@ -121,4 +144,5 @@ class SeverityEval(Callback):
 
     def on_train_end(self, run_context):
         if self.state.is_over(run_context.original_args()):
-            plot_accuracy_by_severity(self.path, self.plot_path)
+            plot_accuracy_by_severity(self.folder.file(RunFolder.EVAL_LOG),
+                                      self.folder.plot("accuracy_by_severity"))

@@ -43,30 +43,41 @@ def plot_group_weights(csv_path, png_path):
 
 
 def plot_accuracy_by_severity(jsonl_path, png_path):
-    """Test (and validation) accuracy against severity at the last evaluation, plus the
-    worst-severity test accuracy over the evaluations."""
+    """Accuracy against severity at the last evaluation (validation and test); with several
+    evaluations, a second panel with the worst-severity accuracy over the epochs."""
     with open(jsonl_path) as f:
         records = [json.loads(line) for line in f if line.strip()]
     if not records:
         return None
     plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    last_epoch = records[-1]["epoch"]
+    epochs = sorted({r["epoch"] for r in records})
+    if len(epochs) > 1:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    else:  # one evaluation: a second panel would be two dots on a meaningless axis
+        fig, left = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+        right = None
+    last_epoch = epochs[-1]
     for r in records:
         if r["epoch"] == last_epoch:
             levels = [int(s) for s in r["acc"]]
             left.plot(levels, [100 * a for a in r["acc"].values()], marker="o", label=r["split"])
-    left.set_xlabel("severity")
+            left.set_xticks(levels)
+    left.set_xlabel("severity (0 = clean)")
     left.set_ylabel("accuracy (%)")
     left.set_title(f"accuracy by severity, epoch {last_epoch}")
+    left.grid(alpha=0.3)
     left.legend()
-    for split in ("val", "test"):
-        points = [(r["epoch"], 100 * r["worst_acc"]) for r in records if r["split"] == split]
-        if points:
-            right.plot(*zip(*points), marker=".", label=f"{split} worst")
-    right.set_xlabel("epoch")
-    right.set_ylabel("worst-severity accuracy (%)")
-    right.legend()
+    if right is not None:
+        for split in ("val", "test"):
+            points = [(r["epoch"], 100 * r["worst_acc"]) for r in records if r["split"] == split]
+            if points:
+                right.plot(*zip(*points), marker=".", label=f"{split}")
+        right.set_xlabel("epoch")
+        right.set_ylabel("worst-severity accuracy (%)")
+        right.set_title("worst severity over training")
+        right.xaxis.get_major_locator().set_params(integer=True)
+        right.grid(alpha=0.3)
+        right.legend()
     _save(fig, png_path)
     plt.close(fig)
     return png_path

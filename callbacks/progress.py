@@ -1,58 +1,42 @@
 """Worst-case group tracking: progress lines, train_log.csv, group_weights.csv and its plot;
 the NaN guard; the max_steps stop."""
-import csv
 import math
-import os
 import time
 
 import numpy as np
 from mindspore.train import Callback
 
-from sharpdro.atomic import atomic_path
-
 from .plots import plot_group_weights
+from .run_folder import RunFolder, append_row
 
 
 def _loss_value(run_context):
     out = run_context.original_args().net_outputs
-    out = out[0] if isinstance(out, (tuple, list)) else out
     return float(np.asarray(out.asnumpy()).reshape(-1)[0])
 
 
-def keep_rows(path, keep):
-    """Rewrite a CSV keeping its header and the rows for which ``keep(row)`` holds."""
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(rows[:1] + [r for r in rows[1:] if keep(r)])
+def format_seconds(seconds):
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
 
 
 class ProgressLogger(Callback):
     """Every ``every`` steps: a line with loss, lr, group weights, the worst group and the
-    ETA, and a row in ``train_log.csv`` and ``group_weights.csv``; at the end of the run,
-    ``plots/group_weights.png``.
+    ETA (training plus the evaluations still to come), and a row in ``train_log.csv`` and
+    ``group_weights.csv``; at the end of the run, ``plots/group_weights.png``."""
 
-    ``resume_step``: continue the files of an earlier run, dropping rows logged after the
-    checkpoint it resumes from.
-    """
-
-    def __init__(self, cell, lrs, state, every, run_dir, resume_step=None, print_fn=print):
+    def __init__(self, cell, lrs, state, every, folder, print_fn=print):
         super().__init__()
         self.cell, self.lrs, self.state, self.every = cell, lrs, state, every
-        self.print = print_fn
-        self.log_path = os.path.join(run_dir, "train_log.csv")
-        self.weights_path = os.path.join(run_dir, "group_weights.csv")
-        self.plot_path = os.path.join(run_dir, "plots", "group_weights.png")
+        self.folder, self.print = folder, print_fn
         groups = cell.num_groups
-        headers = {self.log_path: ["epoch", "step", "loss", "lr", "seconds"]
-                   + [f"group_loss_{s}" for s in range(groups)],
-                   self.weights_path: ["epoch", "step"] + [f"w_{s}" for s in range(groups)]}
-        for path, header in headers.items():
-            if resume_step is not None and os.path.isfile(path):
-                keep_rows(path, lambda row: int(row[1]) <= resume_step)
-            else:
-                with open(path, "w", newline="") as f:
-                    csv.writer(f).writerow(header)
+        self.log_header = (["epoch", "step", "loss", "lr", "seconds"]
+                           + [f"group_loss_{s}" for s in range(groups)])
+        self.weights_header = ["epoch", "step"] + [f"w_{s}" for s in range(groups)]
         self.start = self.first_step = None
 
     def on_train_step_end(self, run_context):
@@ -67,22 +51,27 @@ class ProgressLogger(Callback):
         weights = self.cell.group_weights.asnumpy()
         group_loss = self.cell.last_group_loss.asnumpy()
         elapsed = time.time() - self.start
-        eta = elapsed / max(step - self.first_step, 1) * (self.state.total_steps - step)
+        # evaluations ran inside the elapsed time: not training time
+        per_step = (elapsed - self.state.eval_spent) / max(step - self.first_step, 1)
+        eta = per_step * (self.state.total_steps - step)
+        eta += self.state.evals_left(step) * (self.state.eval_seconds or 0.0)
         lr = self.lrs[min(step, len(self.lrs)) - 1]
-        with open(self.log_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}"]
-                                   + [f"{v:.6f}" for v in group_loss])
-        with open(self.weights_path, "a", newline="") as f:
-            csv.writer(f).writerow([epoch, step] + [f"{v:.6f}" for v in weights])
+        append_row(self.folder.file(RunFolder.TRAIN_LOG), self.log_header,
+                   [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}"]
+                   + [f"{v:.6f}" for v in group_loss])
+        append_row(self.folder.file(RunFolder.GROUP_WEIGHTS), self.weights_header,
+                   [epoch, step] + [f"{v:.6f}" for v in weights])
         # uniform weights (erm, sam, sharpdro_agnostic): no group is the worst
         worst = int(weights.argmax()) if np.ptp(weights) > 1e-7 else "-"
         self.print(f"epoch {epoch} step {step}/{self.state.total_steps} loss {loss:.4f} lr {lr:.4g} "
                    f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst} "
-                   f"| {elapsed:.0f}s elapsed, ETA {eta:.0f}s", flush=True)
+                   f"| {format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)} "
+                   f"(evaluation included)", flush=True)
 
     def on_train_end(self, run_context):
         if self.state.is_over(run_context.original_args()):
-            plot_group_weights(self.weights_path, self.plot_path)
+            plot_group_weights(self.folder.file(RunFolder.GROUP_WEIGHTS),
+                               self.folder.plot("group_weights"))
 
 
 class NanGuard(Callback):

@@ -76,13 +76,13 @@ class EvalSet:
     def __len__(self):
         return len(self.labels)
 
-    @property
-    def shape(self):
-        """Model input shape of one image: C x H x W."""
-        _, h, w, c = self.images.shape
-        return (c, h, w)
+    def num_batches(self, max_batches=0):
+        n = -(-len(self.labels) // self.batch_size)
+        return min(n, max_batches) if max_batches else n
 
-    def batches(self):
-        for start in range(0, len(self.labels), self.batch_size):
+    def batches(self, max_batches=0):
+        """The set in order, normalised; ``max_batches`` > 0: only the first ones."""
+        for b in range(self.num_batches(max_batches)):
+            start = b * self.batch_size
             stop = start + self.batch_size
             yield normalise(self.images[start:stop], self.mean, self.std), self.labels[start:stop]

@@ -33,8 +33,10 @@ def _images(templates, per_class, rng):
 
 
 @READERS.register("synthetic", options=("image_size", "channels", "num_classes"))
-def read_synthetic(data_dir=None, image_size=32, channels=3, num_classes=10, seed=0):
-    """-> dict(train=(images N x H x W x C uint8, labels), test=(...)). ``data_dir`` unused."""
+def read_synthetic(data_dir=None, image_size=None, channels=None, num_classes=None, seed=0):
+    """-> dict(train=(images N x H x W x C uint8, labels), test=(...)). ``data_dir`` unused;
+    None (the config's null) takes the default 32 px, 3 channels, 10 classes."""
+    image_size, channels, num_classes = image_size or 32, channels or 3, num_classes or 10
     rng = np.random.default_rng([seed, 7])
     templates = _templates(num_classes, image_size, channels, rng)
     return {"train": _images(templates, TRAIN_PER_CLASS, rng),

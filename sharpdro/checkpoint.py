@@ -1,11 +1,17 @@
-"""Loading trained weights into a bare network, with clear errors for a mismatch."""
+"""Train-state checkpoints (save, resume) and trained weights loaded into a bare network,
+with clear errors for a mismatch."""
+import json
+import os
+
 import mindspore as ms
+
+from .algorithms import SCRATCH_PREFIX
+from .atomic import atomic_path
+from .models import create_model_from_config
 
 
 def read_checkpoint(path):
     """{name: value} of a checkpoint file; ValueError if it is missing, truncated or corrupt."""
-    import os
-
     if not os.path.isfile(path):
         raise ValueError(f"checkpoint {path} does not exist")
     try:
@@ -38,8 +44,6 @@ def load_network_weights(network, ckpt_path):
 
 def create_trained_model(model_cfg, num_classes, in_channels, ckpt_path):
     """The config's model with the checkpoint's weights, in inference mode."""
-    from .models import create_model_from_config
-
     network = create_model_from_config(model_cfg, num_classes, in_channels)
     load_network_weights(network, ckpt_path)
     network.set_train(False)
@@ -53,11 +57,6 @@ def save_train_state(cell, path, run_state):
     """Everything needed to resume: network weights, optimizer state (moments, step, lr),
     group weights, and ``run_state`` (a JSON-able dict). Written to a temporary name and
     renamed, so a crash or a full disk never leaves a half-written ``path``."""
-    import json
-
-    from .algorithms import SCRATCH_PREFIX
-    from .atomic import atomic_path
-
     with atomic_path(path) as tmp:
         ms.save_checkpoint(cell, tmp, append_dict={STATE_KEY: json.dumps(run_state)},
                            choice_func=lambda name: not name.startswith(SCRATCH_PREFIX))
@@ -67,10 +66,6 @@ def load_train_state(cell, path):
     """Load a ``save_train_state`` checkpoint into a train cell; returns its run_state.
 
     Raises ValueError when the checkpoint does not fit the cell (names the parameters)."""
-    import json
-
-    from .algorithms import SCRATCH_PREFIX
-
     saved = read_checkpoint(path)
     if STATE_KEY not in saved:
         raise ValueError(f"{path} is not a training checkpoint of this project (no {STATE_KEY})")

@@ -15,57 +15,14 @@ import os
 import yaml
 
 from .atomic import atomic_path
+from .field import ConfigError, Field
+from .hparams import all_hparams, users
 from .registry import closest
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
 BEST_METRICS = ("val_worst_acc", "val_mean_acc")
 MODES = ("graph", "pynative")
-
-
-class ConfigError(ValueError):
-    """A config file or override that does not fit the schema."""
-
-
-class Field:
-    """One leaf of the schema: default, type and the allowed values."""
-
-    def __init__(self, default, type_, help="", choices=None, nullable=False,
-                 low=None, high=None, low_open=False, item_type=None):
-        self.default = default
-        self.type = type_
-        self.help = help
-        self.choices = choices
-        self.nullable = nullable or default is None
-        self.low, self.high, self.low_open = low, high, low_open
-        self.item_type = item_type
-
-    def coerce(self, key, value):
-        """Check ``value`` against the field and return it in the field's type."""
-        if value is None:
-            if self.nullable:
-                return None
-            raise ConfigError(f"{key}: null is not allowed (expected {self.type.__name__})")
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if self.type is float and isinstance(value, str):
-            try:  # YAML 1.1 reads "5e-4" as a string
-                value = float(value)
-            except ValueError:
-                pass
-        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise ConfigError(f"{key}: expected {self.type.__name__}, got "
-                              f"{type(value).__name__} {value!r}")
-        if self.type is list and self.item_type is not None:
-            value = [Field(0, self.item_type).coerce(f"{key}[{i}]", v) for i, v in enumerate(value)]
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{key}: {value!r} is not one of {list(self.choices)}")
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            op = ">" if self.low_open else ">="
-            raise ConfigError(f"{key}: {value!r} must be {op} {self.low}")
-        if self.high is not None and value > self.high:
-            raise ConfigError(f"{key}: {value!r} must be <= {self.high}")
-        return value
 
 
 SCHEMA = {
@@ -89,10 +46,11 @@ SCHEMA = {
         "val_per_class": Field(None, int, "validation images per class: null = all the "
                                "training images not in the training set (SPEC); a cap "
                                "makes frequent evaluation cheaper", low=1),
-        "image_size": Field(32, int, "synthetic data: image side in pixels", low=4),
-        "channels": Field(3, int, "synthetic data: channels", low=1),
-        "num_classes": Field(10, int, "synthetic data: classes", low=2),
-        "num_workers": Field(1, int, "dataset pipeline workers", low=1),
+        # the real datasets' shapes come from their files; null = the synthetic reader's default
+        "image_size": Field(None, int, "synthetic data only: image side in pixels (null = 32)",
+                            low=4),
+        "channels": Field(None, int, "synthetic data only: channels (null = 3)", low=1),
+        "num_classes": Field(None, int, "synthetic data only: classes (null = 10)", low=2),
         "corruption_table": Field("default", str, "corruption constants: 'default' (CIFAR-10-C "
                                   "up to 32 px, Tiny-ImageNet-C above) or the harsher "
                                   "'imagenet_c'", choices=("default", "imagenet_c")),
@@ -107,22 +65,8 @@ SCHEMA = {
         "depth": Field(28, int, "WideResNet depth (6n + 4)", low=10),
         "widen_factor": Field(2, int, "WideResNet width multiplier", low=1),
     },
-    "algorithm": {
-        "name": Field("sharpdro", str, "algorithm registry name"),
-        "rho": Field(0.05, float, "perturbation radius (sam, sharpdro)", low=0.0),
-        "eta": Field(0.01, float, "group-weight step size (groupdro, sharpdro)", low=0.0),
-        "adaptive": Field(False, bool, "ASAM: scale the perturbation by |theta|"),
-        "eps_source": Field("batch", str, "loss whose gradient sets the perturbation "
-                            "(sharpdro): batch mean (authors) or group-weighted",
-                            choices=("batch", "weighted")),
-        "score": Field("msp", str, "sharpdro_agnostic: OOD score of the pass-1 logits that "
-                       "picks the worst-case samples", choices=("msp", "energy", "entropy")),
-        "fraction": Field(0.2, float, "sharpdro_agnostic: share of the batch in the "
-                          "worst-case set", low=0.0, low_open=True, high=1.0),
-        "absent_groups": Field("zero", str, "groups absent from a batch: 'zero' counts them "
-                               "as zero loss (authors), 'skip' leaves their weight unchanged",
-                               choices=("zero", "skip")),
-    },
+    # name plus every algorithm's hyperparameters, from their one table (sharpdro/hparams.py)
+    "algorithm": {"name": Field("sharpdro", str, "algorithm registry name"), **all_hparams()},
     "optim": {
         "lr": Field(0.03, float, "initial learning rate", low=0.0, low_open=True),
         "momentum": Field(0.9, float, "SGD momentum", low=0.0, high=1.0),
@@ -147,6 +91,9 @@ SCHEMA = {
                              "(higher is better)", choices=BEST_METRICS),
         "max_steps": Field(0, int, "stop after this many steps in total (0 = all epochs); "
                            "for smoke tests", low=0),
+        "eval_max_batches": Field(0, int, "evaluate only the first N batches of each split "
+                                  "and severity during training (0 = all); for smoke tests, "
+                                  "where full evaluation dominates the time", low=0),
         "export_mindir": Field(True, bool, "export the best model to model.mindir at the end"),
     },
 }
@@ -308,5 +255,9 @@ def save_config(cfg, path):
 
 def describe():
     """One line per key: path, default and help (for --help)."""
-    return "\n".join(f"  --{path} (default {field.default!r}): {field.help}"
+    def used_by(path):
+        section, key = path.split(".", 1) if "." in path else ("", path)
+        return f" [{', '.join(users(key))}]" if section == "algorithm" and key != "name" else ""
+
+    return "\n".join(f"  --{path} (default {field.default!r}): {field.help}{used_by(path)}"
                      for path, field in LEAVES.items())

@@ -7,6 +7,8 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn
 
+from .atomic import atomic_path
+
 TOLERANCE = 1e-5
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 
@@ -14,31 +16,47 @@ SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_size=None,
                       check_batch=4, tolerance=TOLERANCE):
     """Write ``base`` + .mindir/.onnx for inputs N x C x H x W (``image_shape`` = C, H, W;
-    ``batch_size`` None exports a dynamic batch dimension), reload it (``mindspore.load`` +
-    ``nn.GraphCell``, or onnxruntime) and compare the logits with the network's on a random
-    batch. Returns (path, largest difference); raises ValueError beyond ``tolerance``."""
+    ``batch_size`` None exports a dynamic batch dimension, MindIR only), reload it
+    (``mindspore.load`` + ``nn.GraphCell``, or onnxruntime) and compare the logits with the
+    network's on a random batch. The file is written under a temporary name and renamed
+    only once it has passed, so an unverified file is never left at ``base``.
+    Returns (path, largest difference); raises ValueError beyond ``tolerance``."""
     if file_format not in SUFFIX:
         raise ValueError(f"format must be one of {list(SUFFIX)}, got {file_format!r}")
+    if file_format == "ONNX" and batch_size is None:
+        raise ValueError("MindSpore exports ONNX with a fixed batch size only: give one "
+                         "(export.py --batch_size N)")
     network.set_train(False)
     shape = (batch_size or check_batch,) + tuple(image_shape)
     sample = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     spec = (ms.Tensor(sample) if batch_size else
             ms.Tensor(shape=[None] + list(image_shape), dtype=ms.float32))
     os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
-    ms.export(network, spec, file_name=base, file_format=file_format)
     path = base + SUFFIX[file_format]
     want = network(ms.Tensor(sample)).asnumpy()
-    if file_format == "MINDIR":
-        got = mindir_predictor(path, image_shape)(sample)
-    else:
-        import onnxruntime  # optional dependency, only for ONNX
-
-        session = onnxruntime.InferenceSession(path)
-        got = session.run(None, {session.get_inputs()[0].name: sample})[0]
-    diff = float(np.abs(got - want).max())
-    if diff > tolerance:
-        raise ValueError(f"exported model {path} differs from the network by {diff} > {tolerance}")
+    with atomic_path(path, tag="unverified") as tmp:
+        ms.export(network, spec, file_name=tmp[:-len(SUFFIX[file_format])], file_format=file_format)
+        got = load_predictor(tmp, image_shape)(sample)
+        diff = float(np.abs(got - want).max())
+        if not diff <= tolerance:  # NaN fails too
+            raise ValueError(f"exported model {path} differs from the network by {diff} > "
+                             f"{tolerance}; nothing written")
     return path, diff
+
+
+def load_predictor(path, image_shape):
+    """``predict(images) -> logits`` for an exported .mindir or .onnx file."""
+    if path.endswith(SUFFIX["ONNX"]):
+        return onnx_predictor(path)
+    return mindir_predictor(path, image_shape)
+
+
+def onnx_predictor(path):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda images: session.run(None, {name: np.ascontiguousarray(images, np.float32)})[0]
 
 
 def mindir_input_shape(path):

@@ -8,8 +8,6 @@ from mindspore import nn, ops
 
 from .groups import check_group_indices  # noqa: F401  (re-exported)
 
-ABSENT_GROUP_MODES = ("zero", "skip")
-
 
 def per_sample_ce(logits, label):
     """Cross-entropy of each sample, float32 (N,)."""

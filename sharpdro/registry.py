@@ -29,9 +29,6 @@ class Registry:
     def names(self):
         return sorted(self._entries)
 
-    def __contains__(self, name):
-        return name in self._entries
-
     def check(self, name):
         if name not in self._entries:
             hint = closest(name, self._entries)

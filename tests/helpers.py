@@ -1,7 +1,14 @@
-"""Small data for tests: random or separable arrays as mindspore datasets."""
+"""Shared test helpers: small data as mindspore datasets, and the tiny network of
+tests/reference.py with the functions that run a cell on it and compare with the reference."""
 import numpy as np
 
+import mindspore as ms
 import mindspore.dataset as ds
+from mindspore import nn
+
+import reference as ref
+from sharpdro.algorithms import create_train_step
+from sharpdro.optim import create_optimizer
 
 
 def random_arrays(n, channels, size, num_classes, num_groups, seed=0):
@@ -14,3 +21,71 @@ def random_arrays(n, channels, size, num_classes, num_groups, seed=0):
 def as_dataset(image, label, group, batch_size):
     data = ds.NumpySlicesDataset({"image": image, "label": label, "group": group}, shuffle=False)
     return data.batch(batch_size, drop_remainder=True)
+
+
+N, D, H, C, G = 12, 5, 7, 4, 4
+LR, MOMENTUM, WD = 0.1, 0.9, 5e-4
+
+
+class TinyNet(nn.Cell):
+    """Dense -> BatchNorm1d -> ReLU -> Dense: the network of tests/reference.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Dense(D, H, has_bias=False)
+        self.bn = nn.BatchNorm1d(H, momentum=0.9, eps=ref.BN_EPS)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Dense(H, C)
+
+    def construct(self, x):
+        return self.fc2(self.relu(self.bn(self.fc1(x))))
+
+
+NAME_OF = {"fc1.weight": "w1", "bn.gamma": "gamma", "bn.beta": "beta",
+           "fc2.weight": "w2", "fc2.bias": "b2"}
+
+
+def initial_params(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"w1": rng.normal(0, 0.5, (H, D)), "gamma": rng.uniform(0.5, 1.5, H),
+            "beta": rng.normal(0, 0.1, H), "w2": rng.normal(0, 0.5, (C, H)),
+            "b2": rng.normal(0, 0.1, C)}
+
+
+def batch(seed, groups=None):
+    rng = np.random.default_rng(100 + seed)
+    x = rng.normal(0, 1, (N, D))
+    label = rng.integers(0, C, N)
+    group = rng.integers(0, G, N) if groups is None else np.asarray(groups)
+    return x, label, group
+
+
+def make_cell(algorithm, params, **options):
+    net = TinyNet()
+    for p in net.trainable_params():
+        p.set_data(ms.Tensor(params[NAME_OF[p.name]].astype(np.float32)))
+    opt = create_optimizer(net.trainable_params(), LR, MOMENTUM, WD, decay_bn_bias=True)
+    cell = create_train_step(algorithm, net, opt, G, **options)
+    cell.set_train()
+    return cell
+
+
+def run(cell, x, label, group):
+    return cell(ms.Tensor(x.astype(np.float32)), ms.Tensor(label.astype(np.int32)),
+                ms.Tensor(group.astype(np.int32)))
+
+
+def assert_close(actual, expected, what):
+    """1e-5 relative, measured against the tensor's largest entry (float32 vs float64)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = max(np.abs(expected).max(), 1e-12)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
+
+
+def check_state(cell, state):
+    moments = {p.name[len("moments."):]: p.asnumpy() for p in cell.optimizer.moments}
+    for p in cell.network.trainable_params():
+        key = NAME_OF[p.name]
+        assert_close(p.asnumpy(), state["params"][key], f"weights {key}")
+        assert_close(moments[p.name], state["buf"][key], f"momentum buffer {key}")
+    assert_close(cell.group_weights.asnumpy(), state["w"], "group weights")

@@ -6,12 +6,11 @@ import pytest
 import mindspore as ms
 
 import reference as ref
-from helpers import as_dataset
+from helpers import (G, LR, MOMENTUM, WD, as_dataset, assert_close, batch, check_state,
+                     initial_params, make_cell, run)
 from sharpdro.algorithms import create_train_step
 from sharpdro.config import ConfigError, load_config
 from sharpdro.selection import SCORES, num_selected, ood_score, select_top
-from test_train_step import (G, LR, MOMENTUM, WD, assert_close, batch, check_state,
-                             initial_params, make_cell, run)
 
 
 @pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1)])
@@ -22,13 +21,38 @@ def test_steps_match_numpy_reference(mode, score, fraction):
              "w": np.full(G, 1.0 / G)}
     for i in range(2):
         x, label, group = batch(i)
-        loss, mask = run(cell, x, label, group)
+        loss = run(cell, x, label, group)
         state, info = ref.step("sharpdro_agnostic", state, x, label, group, G, LR, MOMENTUM, WD,
                                rho=0.05, score=score, fraction=fraction)
         assert_close(loss.asnumpy(), info["loss"], f"loss, step {i}")
-        np.testing.assert_array_equal(mask.asnumpy(), info["selected"])
-        assert mask.asnumpy().sum() == num_selected(len(label), fraction)
+        # the diagnostics every cell keeps, and the selection counted per group
+        assert_close(cell.last_group_loss.asnumpy(), info["group_loss"], f"group loss, step {i}")
+        np.testing.assert_array_equal(cell.last_group_count.asnumpy(), info["counts"])
+        np.testing.assert_array_equal(cell.last_group_selected.asnumpy(),
+                                      np.bincount(group, weights=info["selected"], minlength=G))
+        assert cell.last_group_selected.asnumpy().sum() == num_selected(len(label), fraction)
         check_state(cell, state)  # weights, momentum; group weights stay uniform
+
+
+def test_selected_samples_are_the_reference_ones(graph_mode):
+    """One group per sample: the per-group selection is the selection mask itself."""
+    from helpers import N, TinyNet, NAME_OF
+    from sharpdro.optim import create_optimizer
+
+    params = initial_params()
+    net = TinyNet()
+    for p in net.trainable_params():
+        p.set_data(ms.Tensor(params[NAME_OF[p.name]].astype(np.float32)))
+    cell = create_train_step("sharpdro_agnostic", net, create_optimizer(net.trainable_params(), LR),
+                             N, fraction=0.25)
+    cell.set_train()
+    x, label, _ = batch(0)
+    run(cell, x, label, np.arange(N))
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(N, 1.0 / N)}
+    _, info = ref.step("sharpdro_agnostic", state, x, label, np.arange(N), N, LR, MOMENTUM, WD,
+                       rho=0.05, score="msp", fraction=0.25)
+    np.testing.assert_array_equal(cell.last_group_selected.asnumpy(), info["selected"])
 
 
 def test_the_group_column_is_never_read(mode):
@@ -44,8 +68,9 @@ def test_the_group_column_is_never_read(mode):
             elif groups == "zeros":
                 group = np.zeros_like(group)
             run(cell, x, label, group)
+        # the training state; the last_* diagnostics are per-group by definition
         finals.append({p.name: p.asnumpy().copy() for p in cell.get_parameters()
-                       if not p.name.startswith("scratch")})
+                       if not p.name.startswith(("scratch", "last_"))})
     for other in finals[1:]:
         assert other.keys() == finals[0].keys()
         for name in finals[0]:
@@ -124,9 +149,9 @@ def test_pure_noise_images_are_selected(graph_mode):
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"score": "odin"}, "unknown OOD score 'odin'"),
-    ({"fraction": 0.0}, r"fraction must be in \(0, 1\]"),
-    ({"fraction": 1.5}, r"fraction must be in \(0, 1\]"),
+    ({"score": "odin"}, "score: 'odin' is not one of"),
+    ({"fraction": 0.0}, r"fraction: 0.0 must be > 0.0"),
+    ({"fraction": 1.5}, r"fraction: 1.5 must be <= 1.0"),
     ({"eta": 0.1}, "takes options"),
 ])
 def test_bad_options(options, message):

@@ -1,21 +1,20 @@
 """Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic.
 
-``create_train_step(name, network, optimizer, num_groups, **options)`` builds one; options
-an algorithm does not declare are an error, so a typo never silently changes nothing.
+``create_train_step(name, network, optimizer, num_groups, **hparams)`` builds one. The
+hyperparameters' defaults, ranges and docs are the algorithm's table in
+``sharpdro/hparams.py``; a name the algorithm does not take is an error, so a typo never
+silently changes nothing.
 """
+from .. import hparams as H
 from .base import (EvalCell, TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
                    SCRATCH_PREFIX)
 from .registry import ALGORITHMS
 from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
 
 
-def create_train_step(name, network, optimizer, num_groups, **options):
+def create_train_step(name, network, optimizer, num_groups, **hparams):
     cls = ALGORITHMS.get(name)
-    unknown = set(options) - set(ALGORITHMS.options(name))
-    if unknown:
-        raise ValueError(f"algorithm {name!r} takes options {list(ALGORITHMS.options(name))}, "
-                         f"not {sorted(unknown)}")
-    return cls(network, optimizer, num_groups, **options)
+    return cls(network, optimizer, num_groups, **H.resolve(name, hparams))
 
 
 def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups):

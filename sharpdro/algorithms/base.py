@@ -10,7 +10,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, ParameterTuple, Tensor
 
-from ..losses import ABSENT_GROUP_MODES, GroupLoss, update_group_weights
+from ..losses import GroupLoss, update_group_weights
 
 # Stable names: checkpoints and callbacks find the group state by these.
 GROUP_WEIGHTS = "group_weights"
@@ -67,17 +67,13 @@ class TrainStep(nn.Cell):
 
     perturbs = False
 
-    def __init__(self, network, optimizer, num_groups, rho=0.05, eta=0.01, adaptive=False,
-                 absent_groups="zero"):
+    def __init__(self, network, optimizer, num_groups):
+        """Hyperparameters are keyword arguments of the subclasses, without defaults: their
+        defaults and ranges live in ``sharpdro/hparams.py`` and ``create_train_step``
+        fills and checks them."""
         super().__init__(auto_prefix=False)
         if int(num_groups) < 1:
             raise ValueError(f"num_groups must be >= 1, got {num_groups}")
-        if rho < 0:
-            raise ValueError(f"rho must be >= 0, got {rho}")
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
-        if absent_groups not in ABSENT_GROUP_MODES:
-            raise ValueError(f"absent_groups must be one of {ABSENT_GROUP_MODES}, got {absent_groups!r}")
         self.network = network
         self.network.set_grad()
         self.optimizer = optimizer
@@ -85,10 +81,6 @@ class TrainStep(nn.Cell):
         self.weights = optimizer.parameters
         self.num_groups = int(num_groups)
         self.group_loss = GroupLoss(num_groups)
-        self.rho = float(rho)
-        self.eta = float(eta)
-        self.adaptive = bool(adaptive)
-        self.skip_absent = absent_groups == "skip"
         self.hyper_map = ops.HyperMap()
         uniform = np.full(self.num_groups, 1.0 / self.num_groups, np.float32)
         self.group_weights = Parameter(Tensor(uniform), name=GROUP_WEIGHTS, requires_grad=False)
@@ -103,11 +95,22 @@ class TrainStep(nn.Cell):
             self.stats = ParameterTuple(network.untrainable_params())
             self.stats_backup = self.stats.clone(prefix=f"{SCRATCH_PREFIX}.stats", init="zeros")
 
+    def init_group_weights(self, eta, absent_groups):
+        """The exponentiated-gradient group-weight update (groupdro, sharpdro)."""
+        self.eta = float(eta)
+        self.skip_absent = absent_groups == "skip"
+
+    def init_perturbation(self, rho, adaptive):
+        """The sharpness pass (sam, sharpdro, sharpdro_agnostic)."""
+        self.rho = float(rho)
+        self.adaptive = bool(adaptive)
+
     # -- losses -----------------------------------------------------------------------
     def clean_loss(self, image, label, group):
-        """Batch-mean loss (differentiated) and, as aux, per-sample loss, group means, counts."""
+        """Batch-mean loss (differentiated) and, as aux, per-sample loss, group means,
+        counts and the logits."""
         logits = self.network(image)
-        return self.group_loss(logits, label, group)
+        return self.group_loss(logits, label, group) + (logits,)
 
     # -- perturbation toolkit -----------------------------------------------------------
     # Graph mode orders Parameter writes after the reads written before them, but some

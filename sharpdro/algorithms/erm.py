@@ -6,5 +6,5 @@ from .registry import ALGORITHMS
 @ALGORITHMS.register("erm")
 class ERM(TrainStep):
     def construct(self, image, label, group):
-        (loss, _, group_loss, counts), grads = self.grad_clean(image, label, group)
+        (loss, _, group_loss, counts, _), grads = self.grad_clean(image, label, group)
         return self.apply(grads, loss, group_loss, counts)

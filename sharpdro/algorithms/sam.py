@@ -6,16 +6,17 @@ from .base import TrainStep
 from .registry import ALGORITHMS
 
 
-@ALGORITHMS.register("sam", options=("rho", "adaptive"))
+@ALGORITHMS.register("sam")
 class SAM(TrainStep):
     perturbs = True
 
-    def __init__(self, network, optimizer, num_groups, **options):
-        super().__init__(network, optimizer, num_groups, **options)
+    def __init__(self, network, optimizer, num_groups, *, rho, adaptive):
+        super().__init__(network, optimizer, num_groups)
+        self.init_perturbation(rho, adaptive)
         self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
 
     def construct(self, image, label, group):
-        (loss, _, group_loss, counts), grads = self.grad_clean(image, label, group)
+        (loss, _, group_loss, counts, _), grads = self.grad_clean(image, label, group)
         image = ops.depend(image, self.save_stats(loss))
         image = ops.depend(image, self.perturb(grads))
         _, grads = self.grad_perturbed(image, label, group)

@@ -10,17 +10,16 @@ from ..losses import group_means
 from .base import TrainStep
 from .registry import ALGORITHMS
 
-EPS_SOURCES = ("batch", "weighted")
 
-
-@ALGORITHMS.register("sharpdro", options=("rho", "eta", "adaptive", "eps_source", "absent_groups"))
+@ALGORITHMS.register("sharpdro")
 class SharpDRO(TrainStep):
     perturbs = True
 
-    def __init__(self, network, optimizer, num_groups, eps_source="batch", **options):
-        super().__init__(network, optimizer, num_groups, **options)
-        if eps_source not in EPS_SOURCES:
-            raise ValueError(f"eps_source must be one of {EPS_SOURCES}, got {eps_source!r}")
+    def __init__(self, network, optimizer, num_groups, *, rho, eta, adaptive, eps_source,
+                 absent_groups):
+        super().__init__(network, optimizer, num_groups)
+        self.init_perturbation(rho, adaptive)
+        self.init_group_weights(eta, absent_groups)
         self.eps_from_weighted = eps_source == "weighted"
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights, has_aux=True)
         if self.eps_from_weighted:
@@ -39,11 +38,11 @@ class SharpDRO(TrainStep):
 
     def weighted_loss(self, image, label, group, weights):
         """sum_s w_s L_s at theta: the eps source of the 'weighted' option (one more pass)."""
-        _, _, group_loss, _ = self.clean_loss(image, label, group)
+        _, _, group_loss, _, _ = self.clean_loss(image, label, group)
         return (ops.stop_gradient(weights) * group_loss).sum(), group_loss
 
     def construct(self, image, label, group):
-        (loss, per_sample, group_loss, counts), grads = self.grad_clean(image, label, group)
+        (loss, per_sample, group_loss, counts, _), grads = self.grad_clean(image, label, group)
         image = ops.depend(image, self.save_stats(loss))
         weights = self.new_group_weights(group_loss, counts)
         image = ops.depend(image, ops.assign(self.group_weights, weights))

@@ -2,34 +2,35 @@
 
 The worst-case set is the ``fraction`` of the batch with the highest OOD ``score`` of the
 pass-1 logits; J is the mean sharpness over that set; the update direction is
-grad mean_loss(theta) + grad J(theta + eps). The group column is never read: the cell
-returns (loss, selected mask) so that a callback can compare the selection with the
-severities when they are known.
+grad mean_loss(theta) + grad J(theta + eps). The update never depends on the group column:
+it is read only for the diagnostics that callbacks log (per-group loss and counts, like
+every cell, and ``last_group_selected``: how many of each group's samples were selected),
+which is how the selection is compared with the severities when they are known.
 """
+import numpy as np
+
 import mindspore as ms
-from mindspore import ops
+from mindspore import ops, Parameter, Tensor
 
 from ..losses import per_sample_ce
-from ..selection import check_selection, num_selected, ood_score, select_top
+from ..selection import num_selected, ood_score, select_top
 from .base import TrainStep
 from .registry import ALGORITHMS
 
+LAST_GROUP_SELECTED = "last_group_selected"
 
-@ALGORITHMS.register("sharpdro_agnostic", options=("rho", "adaptive", "score", "fraction"))
+
+@ALGORITHMS.register("sharpdro_agnostic")
 class SharpDROAgnostic(TrainStep):
     perturbs = True
 
-    def __init__(self, network, optimizer, num_groups, score="msp", fraction=0.2, **options):
-        super().__init__(network, optimizer, num_groups, **options)
-        check_selection(score, fraction)
+    def __init__(self, network, optimizer, num_groups, *, rho, adaptive, score, fraction):
+        super().__init__(network, optimizer, num_groups)
+        self.init_perturbation(rho, adaptive)
         self.score, self.fraction = score, float(fraction)
-        self.grad_plain = ms.value_and_grad(self.plain_loss, None, self.weights, has_aux=True)
+        self.last_group_selected = Parameter(Tensor(np.zeros(self.num_groups, np.float32)),
+                                             name=LAST_GROUP_SELECTED, requires_grad=False)
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
-
-    def plain_loss(self, image, label):
-        logits = self.network(image)
-        per_sample = per_sample_ce(logits, label)
-        return per_sample.mean(), per_sample, logits
 
     def select(self, logits):
         """The worst-case mask of a batch's logits."""
@@ -44,12 +45,13 @@ class SharpDROAgnostic(TrainStep):
         return (mask * rise).sum() / mask.sum()
 
     def construct(self, image, label, group):
-        (loss, per_sample, logits), grads = self.grad_plain(image, label)
+        (loss, per_sample, group_loss, counts, logits), grads = self.grad_clean(image, label, group)
         image = ops.depend(image, self.save_stats(loss))
         mask = self.select(logits)
         image = ops.depend(image, self.perturb(grads))
         _, sharp_grads = self.grad_sharpness(image, label, per_sample, mask)
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
-        loss = ops.depend(loss, self.optimizer(self.add_grads(grads, sharp_grads)))
-        return loss, mask
+        selected = ops.matmul(mask.reshape(1, -1), self.group_loss.one_hot(group)).reshape(-1)
+        loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
+        return self.apply(self.add_grads(grads, sharp_grads), loss, group_loss, counts)

@@ -82,7 +82,6 @@ class WideResNet(nn.Cell):
         self.bn = _bn(widths[3])
         self.act = LeakyReLU(LEAKY_SLOPE)
         self.fc = nn.Dense(widths[3], num_classes, weight_init=XavierNormal(), bias_init=Zero())
-        self.num_features = widths[3]
 
     def construct(self, x):
         x = self.act(self.bn(self.blocks(self.stem(x))))

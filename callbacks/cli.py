@@ -1,0 +1,70 @@
+"""Command-line plumbing shared by eval.py and export.py: a run folder, or a config plus a
+checkpoint (or, for eval.py, a MindIR file)."""
+import os
+import sys
+
+from sharpdro import config as C
+
+from .run_folder import RunFolder
+
+
+def add_checkpoint_args(parser, mindir=False):
+    parser.add_argument("--run", help="run folder (its config.yaml and checkpoints/best.ckpt, "
+                                      "else last.ckpt)")
+    parser.add_argument("--config", help="YAML config (with --ckpt" + (" or --mindir)" if mindir else ")"))
+    parser.add_argument("--ckpt", help="checkpoint file")
+    if mindir:
+        parser.add_argument("--mindir", help="exported MindIR file to evaluate instead of a checkpoint")
+
+
+def parse_checkpoint_args(parser, argv=None):
+    """-> (args, resolved config); unknown ``--key value`` pairs override the config.
+    ``args.folder`` is the RunFolder of --run (else None)."""
+    args, rest = parser.parse_known_args(argv)
+    mindir = getattr(args, "mindir", None)
+    args.folder = None
+    if args.run:
+        args.folder = RunFolder(args.run)
+        if not args.folder.exists():
+            sys.exit(f"run folder {args.run} does not exist")
+        args.config = args.config or args.folder.file(RunFolder.CONFIG)
+        if not mindir and not args.ckpt:
+            args.ckpt = args.folder.model_checkpoint()
+            if args.ckpt is None:
+                sys.exit(f"{args.run} has no checkpoint (looked for "
+                         f"{', '.join(n + '.ckpt' for n in RunFolder.CHECKPOINT_NAMES)} in "
+                         f"{RunFolder.CHECKPOINTS}/)")
+    if not args.config or not (args.ckpt or mindir):
+        parser.error("give --run, or --config with --ckpt" + (" or --mindir" if hasattr(args, "mindir") else ""))
+    for path in (args.ckpt, mindir):
+        if path and not os.path.isfile(path):
+            sys.exit(f"{path} does not exist")
+    try:
+        return args, C.load_config(args.config, rest)
+    except C.ConfigError as err:
+        sys.exit(f"config error: {err}")
+
+
+def describe_checkpoint(path):
+    """'runs/x/checkpoints/best.ckpt (epoch 3, step 1170, best val_worst_acc 75.27 %)'."""
+    import json
+
+    from sharpdro.checkpoint import STATE_KEY, read_checkpoint
+
+    try:
+        state = json.loads(read_checkpoint(path)[STATE_KEY])
+    except (ValueError, KeyError):
+        return path  # a plain weights checkpoint: no run state to show
+    best = state.get("best_value")
+    best = f", best {state['best_metric']} {100 * best:.2f} %" if best is not None else ""
+    return f"{path} (epoch {state['epoch']}, step {state['step']}{best})"
+
+
+def owning_run(path):
+    """The RunFolder that holds ``path`` (a checkpoint in its checkpoints/, or a model file
+    beside or under its config.yaml), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for candidate in (folder, os.path.dirname(folder)):
+        if os.path.isfile(os.path.join(candidate, RunFolder.CONFIG)):
+            return RunFolder(candidate)
+    return None

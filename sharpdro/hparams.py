@@ -1,0 +1,81 @@
+"""Algorithm hyperparameters: one table per algorithm, the single source of their names,
+defaults, valid ranges and one-line docs.
+
+The config schema's ``algorithm`` section, its validation, ``create_train_step``'s defaults
+and checks, and the README's option table (``python -m sharpdro.hparams``) are all derived
+from :data:`HPARAMS`. Adding an algorithm: its cell in ``sharpdro/algorithms/`` and one
+entry here (a test checks that the two registries agree). A name shared by several
+algorithms is one definition, so it means the same thing and has the same default
+everywhere. No MindSpore import: the config layer reads this before MindSpore loads.
+"""
+from .field import ConfigError, Field
+
+SCORES = ("msp", "energy", "entropy")
+EPS_SOURCES = ("batch", "weighted")
+ABSENT_GROUP_MODES = ("zero", "skip")
+
+RHO = Field(0.05, float, "perturbation radius", low=0.0)
+ETA = Field(0.01, float, "group-weight step size (exponentiated gradient)", low=0.0)
+ADAPTIVE = Field(False, bool, "ASAM: scale the perturbation by |theta|")
+EPS_SOURCE = Field("batch", str, "gradient that sets the perturbation: batch-mean loss "
+                   "(authors) or the group-weighted loss (one more pass)", choices=EPS_SOURCES)
+ABSENT_GROUPS = Field("zero", str, "a group absent from the batch: 'zero' counts it as zero "
+                      "loss in the weight update (authors), 'skip' leaves its weight as it was",
+                      choices=ABSENT_GROUP_MODES)
+SCORE = Field("msp", str, "OOD score of the pass-1 logits that picks the worst-case "
+              "samples: 1 - max softmax, -logsumexp, or softmax entropy", choices=SCORES)
+FRACTION = Field(0.2, float, "share of the batch in the worst-case set", low=0.0,
+                 low_open=True, high=1.0)
+
+HPARAMS = {
+    "erm": {},
+    "groupdro": {"eta": ETA, "absent_groups": ABSENT_GROUPS},
+    "sam": {"rho": RHO, "adaptive": ADAPTIVE},
+    "sharpdro": {"rho": RHO, "eta": ETA, "adaptive": ADAPTIVE, "eps_source": EPS_SOURCE,
+                 "absent_groups": ABSENT_GROUPS},
+    "sharpdro_agnostic": {"rho": RHO, "adaptive": ADAPTIVE, "score": SCORE,
+                          "fraction": FRACTION},
+}
+
+
+def all_hparams():
+    """name -> Field over every algorithm (each name has one definition)."""
+    out = {}
+    for table in HPARAMS.values():
+        for name, field in table.items():
+            if out.setdefault(name, field) is not field:
+                raise AssertionError(f"hyperparameter {name!r} is defined twice")
+    return out
+
+
+def users(name):
+    """The algorithms that take hyperparameter ``name``."""
+    return [a for a, table in HPARAMS.items() if name in table]
+
+
+def resolve(algorithm, given):
+    """The algorithm's complete, checked hyperparameters: its defaults updated by ``given``.
+
+    ValueError (a ConfigError) for a name the algorithm does not take or a bad value."""
+    if algorithm not in HPARAMS:
+        raise ConfigError(f"no hyperparameter table for algorithm {algorithm!r}")
+    table = HPARAMS[algorithm]
+    unknown = sorted(set(given) - set(table))
+    if unknown:
+        raise ConfigError(f"algorithm {algorithm!r} takes options {list(table)}, not {unknown}")
+    return {name: field.coerce(f"{algorithm}.{name}", given[name]) if name in given else field.default
+            for name, field in table.items()}
+
+
+def markdown_table():
+    """The README's option table."""
+    lines = ["| option | default | valid | used by | what |", "|---|---|---|---|---|"]
+    for name, field in all_hparams().items():
+        default = str(field.default).lower() if isinstance(field.default, bool) else field.default
+        lines.append(f"| `{name}` | `{default}` | {field.describe_range()} | "
+                     f"{', '.join(users(name))} | {field.help} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
