@@ -18,11 +18,10 @@ from .atomic import atomic_path
 from .field import ConfigError, Field
 from .hparams import all_hparams, users
 from .registry import closest
+from .runtime import DEVICE_TARGETS, MODES
 
-DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
 BEST_METRICS = ("val_worst_acc", "val_mean_acc")
-MODES = ("graph", "pynative")
 
 
 SCHEMA = {

@@ -49,9 +49,9 @@ class Field:
     def describe_range(self):
         """The valid values in words, for tables and help."""
         if self.choices is not None:
-            return " | ".join(str(c) for c in self.choices)
+            return ", ".join(str(c) for c in self.choices)
         if self.type is bool:
-            return "true | false"
+            return "true, false"
         low = "" if self.low is None else ("> " if self.low_open else ">= ") + str(self.low)
         high = "" if self.high is None else "<= " + str(self.high)
         return ", ".join(p for p in (low, high) if p) or "any"

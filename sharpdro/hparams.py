@@ -73,7 +73,7 @@ def markdown_table():
     for name, field in all_hparams().items():
         default = str(field.default).lower() if isinstance(field.default, bool) else field.default
         lines.append(f"| `{name}` | `{default}` | {field.describe_range()} | "
-                     f"{', '.join(users(name))} | {field.help} |")
+                     f"{', '.join(users(name))} | {field.help.replace('|', chr(92) + '|')} |")
     return "\n".join(lines) + "\n"
 
 

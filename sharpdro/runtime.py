@@ -10,7 +10,8 @@ os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 # MindSpore prints many INFO/WARNING lines at start-up; 2 = ERROR, user can override.
 os.environ.setdefault("GLOG_v", "2")
 
-from .config import DEVICE_TARGETS, MODES  # noqa: E402  (config does not import mindspore)
+DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+MODES = ("graph", "pynative")
 
 
 def set_context(device_target="CPU", mode="graph", device_id=None, seed=None):

@@ -115,3 +115,54 @@ def test_resolved_config_round_trips(tmp_path):
     save_config(cfg, path)
     again = load_config(path)
     assert again == cfg and again.algorithm.rho == 0.1
+
+
+def test_readme_option_table_is_the_hyperparameter_registry():
+    """The README's algorithm option table is generated from sharpdro/hparams.py."""
+    from sharpdro.hparams import markdown_table
+
+    readme = open("README.md").read()
+    start = readme.index("<!-- hparams table: python -m sharpdro.hparams -->\n")
+    start = readme.index("\n", start) + 1
+    end = readme.index("<!-- end hparams table -->", start)
+    assert readme[start:end] == markdown_table()
+
+
+def test_every_algorithm_has_one_hyperparameter_table():
+    from sharpdro.algorithms import ALGORITHMS
+    from sharpdro.config import LEAVES
+    from sharpdro.hparams import HPARAMS, all_hparams
+
+    assert ALGORITHMS.names() == sorted(HPARAMS)
+    for name in ALGORITHMS.names():
+        assert ALGORITHMS.options(name) == tuple(HPARAMS[name])
+    # the config schema's algorithm section is the table's, defaults and ranges included
+    assert {k for k in LEAVES if k.startswith("algorithm.")} == {
+        "algorithm.name", *(f"algorithm.{k}" for k in all_hparams())}
+    for key, field in all_hparams().items():
+        assert LEAVES[f"algorithm.{key}"] is field
+
+
+def test_create_train_step_takes_its_defaults_from_the_table():
+    import mindspore.nn as nn
+
+    from helpers import TinyNet
+    from sharpdro.algorithms import create_train_step
+    from sharpdro.hparams import HPARAMS
+    from sharpdro.optim import create_optimizer
+
+    net = TinyNet()
+    cell = create_train_step("sharpdro", net, create_optimizer(net.trainable_params(), 0.1), 4)
+    table = HPARAMS["sharpdro"]
+    assert cell.rho == table["rho"].default and cell.eta == table["eta"].default
+    assert cell.adaptive is table["adaptive"].default and isinstance(cell, nn.Cell)
+
+
+def test_evaluations_left_for_the_eta():
+    from callbacks.state import RunState
+
+    state = RunState(steps_per_epoch=10, epochs=5, eval_every=2)
+    # evaluations after epochs 2, 4 and 5 (the last)
+    assert [state.evals_left(s) for s in (1, 10, 11, 20, 21, 40, 41, 50)] == [3, 3, 2, 2, 1, 1, 1, 1]
+    stopped = RunState(steps_per_epoch=10, epochs=5, max_steps=25, eval_every=2)
+    assert [stopped.evals_left(s) for s in (1, 20, 21, 25)] == [2, 2, 1, 1]  # epochs 2 and 3

@@ -302,3 +302,156 @@ def test_disk_failure_while_checkpointing_leaves_the_previous_checkpoint(run_dir
     assert os.listdir(tmp_path) == ["last.ckpt"]
     monkeypatch.undo()
     assert json.loads(read_checkpoint(path)["run_state"]) == {"epoch": 1}
+
+
+# -- what a new user hit ----------------------------------------------------------------
+def test_done_reports_percent_and_the_run_prints_the_selected_epoch(run_dir):
+    text = open(os.path.join(run_dir, "done")).read()
+    val = [r for r in read_jsonl(os.path.join(run_dir, "eval.jsonl")) if r["split"] == "val"]
+    best = max(val, key=lambda r: r["worst_acc"])
+    assert f"best val_worst_acc {100 * best['worst_acc']:.2f} % at epoch {best['epoch']}" in text
+
+
+def test_final_summary_names_the_selected_epochs_test_accuracy(run_dir):
+    from callbacks import RunFolder, RunState, format_table
+    from train import final_summary
+
+    state = RunState(22, 2)
+    records = RunFolder(run_dir).eval_records()
+    val = [r for r in records if r["split"] == "val"]
+    best = max(val, key=lambda r: (r["worst_acc"], -r["epoch"]))
+    state.offer(best["worst_acc"], best["epoch"])
+    text = final_summary(RunFolder(run_dir), state, "val_worst_acc", format_table)
+    test = [r for r in records if r["split"] == "test" and r["epoch"] == best["epoch"]][0]
+    assert text.startswith(f"selected epoch {best['epoch']} (best val_worst_acc")
+    assert f"{100 * test['worst_acc']:6.2f}" in text
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_interrupt_leaves_a_resumable_run_and_prints_the_resume_command(cache, tmp_path, signum):
+    """Ctrl-C (SIGINT) or kill (SIGTERM) in epoch 2: exit 130, the --resume command on
+    stderr, and `train.py --resume` finishes the run with every log continuous."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    argv = [sys.executable, "train.py", *tiny(cache, out, "--epochs", "4")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "last.ckpt").exists() and proc.poll() is None:
+        assert time.time() < deadline, "no checkpoint after 240 s"
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, signum))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (stdout[-2000:], stderr[-2000:])
+    assert f"train.py --resume {out}" in stderr
+    assert not (out / "done").exists()
+    subprocess.run([sys.executable, "train.py", "--resume", str(out)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
+    assert (out / "done").exists()
+    steps = [int(r[1]) for r in read_csv(str(out / "train_log.csv"))[1]]
+    assert steps == sorted(set(steps)) and steps[-1] == 88
+    assert [(r["epoch"], r["split"]) for r in read_jsonl(str(out / "eval.jsonl"))] == [
+        (e, s) for e in range(1, 5) for s in ("val", "test")]
+
+
+def test_eval_writes_to_the_run_folder_and_names_the_checkpoint(run_dir, capsys):
+    eval_entry.main(["--run", run_dir])
+    out = capsys.readouterr().out
+    ckpt = os.path.join(run_dir, "checkpoints", "best.ckpt")
+    assert f"evaluating {ckpt} (epoch " in out and "best val_worst_acc" in out
+    for ext in (".json", ".md"):
+        assert os.path.isfile(os.path.join(run_dir, "evals", "test_best" + ext))
+    assert not any(f.endswith((".json", ".md")) for f in os.listdir(os.path.join(run_dir, "checkpoints")))
+
+
+def test_export_does_not_clobber_the_runs_model(run_dir):
+    model = os.path.join(run_dir, "model.mindir")
+    before = open(model, "rb").read()
+    path = export_entry.main(["--run", run_dir, "--batch_size", "2"])
+    assert path == os.path.join(run_dir, "exports", "model_best_batch2.mindir")
+    assert open(model, "rb").read() == before
+    with pytest.raises(SystemExit, match="exists; pass --overwrite"):
+        export_entry.main(["--run", run_dir, "--batch_size", "2"])
+    stamp = os.path.getmtime(path)
+    export_entry.main(["--run", run_dir, "--batch_size", "2", "--overwrite"])
+    assert os.path.getmtime(path) >= stamp and open(model, "rb").read() == before
+
+
+def test_onnx_export_round_trip(run_dir, tmp_path, capsys):
+    """ONNX: a fixed batch (1 by default), reloaded with onnxruntime, equal to the MindIR."""
+    from sharpdro.deploy import mindir_predictor, onnx_predictor
+
+    path = export_entry.main(["--run", run_dir, "--format", "ONNX", "--file", str(tmp_path / "m")])
+    assert "using --batch_size 1" in capsys.readouterr().out
+    x = np.random.default_rng(1).normal(size=(1, 1, 12, 12)).astype(np.float32)
+    got = onnx_predictor(path)(x)
+    want = mindir_predictor(os.path.join(run_dir, "model.mindir"), (1, 12, 12))(x)
+    assert got.shape == (1, 3)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_failed_verification_leaves_no_file(run_dir, tmp_path, monkeypatch):
+    import sharpdro.deploy as deploy
+
+    monkeypatch.setattr(deploy, "mindir_predictor", lambda path, shape: (lambda x: np.full((len(x), 3), np.nan)))
+    with pytest.raises(SystemExit, match="differs from the network by nan"):
+        export_entry.main(["--run", run_dir, "--file", str(tmp_path / "bad")])
+    assert os.listdir(tmp_path) == []
+
+
+def test_eval_max_batches_caps_evaluation(cache, tmp_path):
+    out = tmp_path / "capped"
+    train_entry.main(tiny(cache, out, "--epochs", "1", "--eval_max_batches", "1",
+                          "--export_mindir", "false"))
+    for r in read_jsonl(str(out / "eval.jsonl")):
+        assert set(r["count"].values()) == {64}  # one batch of eval_batch_size per severity
+
+
+def test_settings_that_do_nothing_are_named(capsys):
+    from sharpdro.config import load_config
+    from train import ignored_settings
+
+    cfg = load_config("configs/quickstart.yaml", ["--milestones", "[0.5, 0.75]", "--fraction", "0.3",
+                                                  "--image_size", "16", "--depth", "16"])
+    messages = ignored_settings(cfg)
+    assert any(m.startswith("optim.milestones = [0.5, 0.75] is ignored: only the step schedule")
+               for m in messages)
+    assert any(m.startswith("algorithm.fraction = 0.3 is ignored: sharpdro does not use it "
+                            "(used by sharpdro_agnostic)") for m in messages)
+    assert any(m.startswith("data.image_size = 16 is ignored: the fashion_mnist reader") for m in messages)
+    assert any(m.startswith("model.depth = 16 is ignored: model small_cnn") for m in messages)
+    assert len(messages) == 4
+    assert ignored_settings(load_config("configs/quickstart.yaml")) == []
+    # a real dataset's shape is not written as the synthetic defaults
+    cfg = load_config("configs/quickstart.yaml")
+    assert cfg.data.image_size is None and cfg.data.channels is None
+
+
+def test_help_lists_the_registries(capsys):
+    with pytest.raises(SystemExit) as info:
+        train_entry.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "algorithm.name: erm, groupdro, sam, sharpdro, sharpdro_agnostic" in out
+    assert "model.name: resnet18, resnet50, small_cnn, wrn" in out
+    assert "data.dataset: cifar10, cifar100, fashion_mnist, imagenet30, synthetic" in out
+    assert "shot_noise" in out and "--algorithm.fraction (default 0.2)" in out
+
+
+def test_accuracy_plot_is_one_panel_for_one_evaluation(tmp_path):
+    from PIL import Image
+
+    from callbacks.plots import plot_accuracy_by_severity
+
+    record = {"acc": {"0": 0.9, "1": 0.8}, "worst_acc": 0.8}
+    widths = {}
+    for evals in (1, 3):
+        path = tmp_path / f"eval{evals}.jsonl"
+        path.write_text("".join(json.dumps({**record, "epoch": e, "split": s}) + "\n"
+                                for e in range(1, evals + 1) for s in ("val", "test")))
+        png = plot_accuracy_by_severity(str(path), str(tmp_path / f"plot{evals}.png"))
+        widths[evals] = Image.open(png).size[0]
+    assert widths[1] < 0.7 * widths[3]

@@ -6,5 +6,6 @@ from .registry import ALGORITHMS
 @ALGORITHMS.register("erm")
 class ERM(TrainStep):
     def construct(self, image, label, group):
-        (loss, _, group_loss, counts, _), grads = self.grad_clean(image, label, group)
+        out, grads = self.grad_clean(image, label, group)
+        loss, group_loss, counts = out[0], out[2], out[3]
         return self.apply(grads, loss, group_loss, counts)

@@ -16,10 +16,11 @@ class SAM(TrainStep):
         self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
 
     def construct(self, image, label, group):
-        (loss, _, group_loss, counts, _), grads = self.grad_clean(image, label, group)
+        out, grads = self.grad_clean(image, label, group)
+        loss, group_loss, counts = out[0], out[2], out[3]
         image = ops.depend(image, self.save_stats(loss))
         image = ops.depend(image, self.perturb(grads))
-        _, grads = self.grad_perturbed(image, label, group)
+        grads = self.grad_perturbed(image, label, group)[1]
         grads = ops.depend(grads, self.restore(grads))
         grads = ops.depend(grads, self.restore_stats(grads))
         return self.apply(grads, loss, group_loss, counts)

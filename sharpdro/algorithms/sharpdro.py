@@ -42,16 +42,17 @@ class SharpDRO(TrainStep):
         return (ops.stop_gradient(weights) * group_loss).sum(), group_loss
 
     def construct(self, image, label, group):
-        (loss, per_sample, group_loss, counts, _), grads = self.grad_clean(image, label, group)
+        out, grads = self.grad_clean(image, label, group)
+        loss, per_sample, group_loss, counts = out[0], out[1], out[2], out[3]
         image = ops.depend(image, self.save_stats(loss))
         weights = self.new_group_weights(group_loss, counts)
         image = ops.depend(image, ops.assign(self.group_weights, weights))
         eps_grads = grads
         if self.eps_from_weighted:
-            _, eps_grads = self.grad_weighted(image, label, group, weights)
+            eps_grads = self.grad_weighted(image, label, group, weights)[1]
             eps_grads = ops.depend(eps_grads, grads)  # g1 fully computed before theta moves
         image = ops.depend(image, self.perturb(eps_grads))
-        _, sharp_grads = self.grad_sharpness(image, label, group, per_sample, weights)
+        sharp_grads = self.grad_sharpness(image, label, group, per_sample, weights)[1]
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
         return self.apply(self.add_grads(grads, sharp_grads), loss, group_loss, counts)

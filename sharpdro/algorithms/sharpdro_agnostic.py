@@ -49,7 +49,7 @@ class SharpDROAgnostic(TrainStep):
         image = ops.depend(image, self.save_stats(loss))
         mask = self.select(logits)
         image = ops.depend(image, self.perturb(grads))
-        _, sharp_grads = self.grad_sharpness(image, label, per_sample, mask)
+        sharp_grads = self.grad_sharpness(image, label, per_sample, mask)[1]
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
         selected = ops.matmul(mask.reshape(1, -1), self.group_loss.one_hot(group)).reshape(-1)
