@@ -163,6 +163,6 @@ def test_evaluations_left_for_the_eta():
 
     state = RunState(steps_per_epoch=10, epochs=5, eval_every=2)
     # evaluations after epochs 2, 4 and 5 (the last)
-    assert [state.evals_left(s) for s in (1, 10, 11, 20, 21, 40, 41, 50)] == [3, 3, 2, 2, 1, 1, 1, 1]
+    assert [state.evals_left(s) for s in (1, 10, 11, 20, 21, 40, 41, 50)] == [3, 3, 3, 3, 2, 2, 1, 1]
     stopped = RunState(steps_per_epoch=10, epochs=5, max_steps=25, eval_every=2)
     assert [stopped.evals_left(s) for s in (1, 20, 21, 25)] == [2, 2, 1, 1]  # epochs 2 and 3
