@@ -24,17 +24,20 @@ ABSENT_GROUPS = Field("zero", str, "a group absent from the batch: 'zero' counts
                       choices=ABSENT_GROUP_MODES)
 SCORE = Field("msp", str, "OOD score of the pass-1 logits that picks the worst-case "
               "samples: 1 - max softmax, -logsumexp, or softmax entropy", choices=SCORES)
+SYNC_PERTURBATION = Field(True, bool, "data parallel: every rank perturbs by the epsilon of "
+                          "the global batch's gradient (the one-process step); false: each by "
+                          "its own slice's (m-sharpness)")
 FRACTION = Field(0.2, float, "share of the batch in the worst-case set", low=0.0,
                  low_open=True, high=1.0)
 
 HPARAMS = {
     "erm": {},
     "groupdro": {"eta": ETA, "absent_groups": ABSENT_GROUPS},
-    "sam": {"rho": RHO, "adaptive": ADAPTIVE},
+    "sam": {"rho": RHO, "adaptive": ADAPTIVE, "sync_perturbation": SYNC_PERTURBATION},
     "sharpdro": {"rho": RHO, "eta": ETA, "adaptive": ADAPTIVE, "eps_source": EPS_SOURCE,
-                 "absent_groups": ABSENT_GROUPS},
+                 "absent_groups": ABSENT_GROUPS, "sync_perturbation": SYNC_PERTURBATION},
     "sharpdro_agnostic": {"rho": RHO, "adaptive": ADAPTIVE, "score": SCORE,
-                          "fraction": FRACTION},
+                          "fraction": FRACTION, "sync_perturbation": SYNC_PERTURBATION},
 }
 
 

@@ -1,7 +1,9 @@
-"""Per-sample loss, per-group means and the group-weight update (SPEC section 3, steps 4-5).
+"""Per-sample loss, per-group sums and the group-weight update (SPEC section 3, steps 4-5).
 
-Group means use one (N x G) one-hot matrix product with a fixed number of groups G, so
-the graph has static shapes; a group absent from the batch gets mean 0 and count 0.
+Group sums use one (N x G) one-hot matrix product with a fixed number of groups G, so the
+graph has static shapes. Means are taken only after the sums and counts of every rank are
+added up (data parallel), so a group mean is always the global batch's; a group absent
+from the global batch gets mean 0 and count 0.
 """
 import mindspore as ms
 from mindspore import nn, ops
@@ -14,10 +16,13 @@ def per_sample_ce(logits, label):
     return ops.cross_entropy(logits.astype(ms.float32), label, reduction="none")
 
 
-def group_means(values, onehot):
-    """Means of ``values`` (N,) over the samples of each group; absent groups give 0."""
-    sums = ops.matmul(values.reshape(1, -1), onehot).reshape(-1)
-    counts = onehot.sum(axis=0)
+def group_sums(values, onehot):
+    """Sums of ``values`` (N,) over the samples of each group (G,)."""
+    return ops.matmul(values.reshape(1, -1), onehot).reshape(-1)
+
+
+def safe_mean(sums, counts):
+    """sums / counts with 0 where a count is 0."""
     return sums / ops.maximum(counts, 1.0)
 
 
@@ -39,13 +44,20 @@ def update_group_weights(weights, group_loss, counts, eta, skip_absent=False):
 
 
 class GroupLoss(nn.Cell):
-    """(logits, label, group) -> (batch-mean loss, per-sample loss, group means, counts)."""
+    """(logits, label, group) -> (this rank's share of the global batch-mean loss,
+    per-sample loss, group sums, group counts).
 
-    def __init__(self, num_groups):
+    The share is sum(l_i) / (local batch x ``world_size``): added over the ranks it is the
+    mean over the global batch, and so is the all-reduced sum of its gradients. With one
+    process it is the batch mean.
+    """
+
+    def __init__(self, num_groups, world_size=1):
         super().__init__()
         if int(num_groups) < 1:
             raise ValueError(f"num_groups must be >= 1, got {num_groups}")
         self.num_groups = int(num_groups)
+        self.world_size = int(world_size)
 
     def one_hot(self, group):
         return ops.one_hot(group, self.num_groups, ms.Tensor(1.0, ms.float32),
@@ -54,4 +66,5 @@ class GroupLoss(nn.Cell):
     def construct(self, logits, label, group):
         per_sample = per_sample_ce(logits, label)
         onehot = self.one_hot(group)
-        return per_sample.mean(), per_sample, group_means(per_sample, onehot), onehot.sum(axis=0)
+        share = per_sample.sum() / (per_sample.shape[0] * self.world_size)
+        return share, per_sample, group_sums(per_sample, onehot), onehot.sum(axis=0)

@@ -89,3 +89,52 @@ def check_state(cell, state):
         assert_close(p.asnumpy(), state["params"][key], f"weights {key}")
         assert_close(moments[p.name], state["buf"][key], f"momentum buffer {key}")
     assert_close(cell.group_weights.asnumpy(), state["w"], "group weights")
+
+
+class NoBNNet(nn.Cell):
+    """Dense -> ReLU -> Dense: TinyNet without BatchNorm, whose data-parallel step equals
+    the one-process step on the global batch exactly (no per-rank batch statistics)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Dense(D, H, has_bias=False)
+        self.relu = nn.ReLU()
+        self.fc2 = nn.Dense(H, C)
+
+    def construct(self, x):
+        return self.fc2(self.relu(self.fc1(x)))
+
+
+def global_batch(step, size=2 * N):
+    """A global batch for the data-parallel tests (group 3 absent at step 1)."""
+    rng = np.random.default_rng(200 + step)
+    x = rng.normal(0, 1, (size, D))
+    label = rng.integers(0, C, size)
+    group = rng.integers(0, G - 1 if step == 1 else G, size)
+    return x, label, group
+
+
+def make_nobn_cell(algorithm, world_size=1, **options):
+    net = NoBNNet()
+    params = initial_params()
+    for p in net.trainable_params():
+        p.set_data(ms.Tensor(params[NAME_OF[p.name]].astype(np.float32)))
+    opt = create_optimizer(net.trainable_params(), LR, MOMENTUM, WD, decay_bn_bias=True)
+    cell = create_train_step(algorithm, net, opt, G, world_size, **options)
+    cell.set_train()
+    return cell
+
+
+def cell_state(cell):
+    """Every non-scratch parameter of a train cell (weights, moments, group state), as NumPy."""
+    return {p.name: p.asnumpy().copy() for p in cell.get_parameters()
+            if not p.name.startswith("scratch")}
+
+
+# the data-parallel equality cases: (name, algorithm, options)
+DP_CASES = [("erm", "erm", {}), ("groupdro", "groupdro", {"eta": 0.5}),
+            ("sam", "sam", {"rho": 0.05}), ("sharpdro", "sharpdro", {"rho": 0.05, "eta": 0.5}),
+            ("sharpdro_weighted", "sharpdro", {"rho": 0.05, "eta": 0.5, "eps_source": "weighted"}),
+            ("sharpdro_unsynced", "sharpdro", {"rho": 0.05, "eta": 0.5, "sync_perturbation": False}),
+            ("agnostic", "sharpdro_agnostic", {"rho": 0.05, "fraction": 0.5})]
+DP_STEPS = 2

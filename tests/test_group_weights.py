@@ -4,7 +4,7 @@ import pytest
 
 import mindspore as ms
 
-from sharpdro.losses import GroupLoss, check_group_indices, update_group_weights
+from sharpdro.losses import GroupLoss, check_group_indices, safe_mean, update_group_weights
 
 import reference as ref
 
@@ -18,14 +18,17 @@ def test_group_means_by_one_hot_product(mode):
     logits = rng.normal(size=(9, 3))
     label = rng.integers(0, 3, 9)
     group = np.array([0, 0, 1, 1, 1, 3, 3, 0, 1])  # group 2 absent
-    mean, per_sample, means, counts = GroupLoss(4)(T(logits), T(label, ms.int32), T(group, ms.int32))
+    mean, per_sample, sums, counts = GroupLoss(4)(T(logits), T(label, ms.int32), T(group, ms.int32))
     want = ref.per_sample_loss(logits, label)
     np.testing.assert_allclose(per_sample.asnumpy(), want, rtol=1e-5)
     np.testing.assert_allclose(mean.asnumpy(), want.mean(), rtol=1e-5)
     want_means, want_counts = ref.group_stats(want, group, 4)
-    np.testing.assert_allclose(means.asnumpy(), want_means, rtol=1e-5)
+    np.testing.assert_allclose(safe_mean(sums, counts).asnumpy(), want_means, rtol=1e-5)
     np.testing.assert_array_equal(counts.asnumpy(), [3, 4, 0, 2])
-    assert means.asnumpy()[2] == 0.0
+    assert sums.asnumpy()[2] == 0.0 and safe_mean(sums, counts).asnumpy()[2] == 0.0
+    # one of two ranks: its share is half its own mean (the other rank adds the rest)
+    half, _, _, _ = GroupLoss(4, world_size=2)(T(logits), T(label, ms.int32), T(group, ms.int32))
+    np.testing.assert_allclose(half.asnumpy(), want.mean() / 2, rtol=1e-5)
 
 
 @pytest.mark.parametrize("absent", ["zero", "skip"])

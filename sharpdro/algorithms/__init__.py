@@ -12,16 +12,18 @@ from .registry import ALGORITHMS
 from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
 
 
-def create_train_step(name, network, optimizer, num_groups, **hparams):
+def create_train_step(name, network, optimizer, num_groups, world_size=1, **hparams):
+    """``world_size`` > 1: data parallel over that many ranks (communication initialised,
+    each rank fed its slice of every global batch); see ``TrainStep``."""
     cls = ALGORITHMS.get(name)
-    return cls(network, optimizer, num_groups, **H.resolve(name, hparams))
+    return cls(network, optimizer, num_groups, world_size, **H.resolve(name, hparams))
 
 
-def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups):
+def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups, world_size=1):
     """Build from a config's ``algorithm`` section, passing only the options it declares."""
     name = algorithm_cfg["name"]
     options = ALGORITHMS.select_options(name, algorithm_cfg)
-    return create_train_step(name, network, optimizer, num_groups, **options)
+    return create_train_step(name, network, optimizer, num_groups, world_size, **options)
 
 
 __all__ = ["ALGORITHMS", "EvalCell", "TrainStep", "create_train_step",

@@ -17,7 +17,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, ParameterTuple, Tensor
 
-from ..losses import GroupLoss, update_group_weights
+from ..losses import GroupLoss, safe_mean, update_group_weights
 
 # Stable names: checkpoints and callbacks find the group state by these.
 GROUP_WEIGHTS = "group_weights"
@@ -57,6 +57,13 @@ def _ascend_tensor(adaptive, scale, param, grad):
 
 
 _add = ops.MultitypeFuncGraph("add")
+_all_reduce = ops.MultitypeFuncGraph("all_reduce")
+
+
+@_all_reduce.register("Function", "Tensor")
+def _all_reduce_tensor(op, tensor):
+    return op(tensor)
+
 
 
 @_add.register("Tensor", "Tensor")
@@ -65,29 +72,43 @@ def _add_tensor(a, b):
 
 
 class TrainStep(nn.Cell):
-    """Base train-one-step cell: pass 1 (loss and gradient at theta), group bookkeeping.
+    """Base train-one-step cell: pass 1 (loss and gradient at theta), group bookkeeping,
+    and the data-parallel reductions.
 
     Subclasses implement ``construct``. ``perturbs`` = True adds the scratch copies for the
     sharpness pass (weights and non-trainable network state such as BatchNorm moving
     statistics).
+
+    Data parallel (``world_size`` > 1, one process per device, each with its slice of the
+    global batch): every differentiated loss is this rank's *share* of the global-batch
+    loss (local sums over global counts), so the all-reduced sum of the gradients is the
+    gradient of the global-batch loss, and group sums and counts are all-reduced before
+    any group mean is taken. A step is then the one-process step on the global batch (up
+    to BatchNorm's per-rank batch statistics). With ``world_size`` 1 nothing is reduced.
     """
 
     perturbs = False
 
-    def __init__(self, network, optimizer, num_groups):
+    def __init__(self, network, optimizer, num_groups, world_size):
         """Hyperparameters are keyword arguments of the subclasses, without defaults: their
         defaults and ranges live in ``sharpdro/hparams.py`` and ``create_train_step``
         fills and checks them."""
         super().__init__(auto_prefix=False)
         if int(num_groups) < 1:
             raise ValueError(f"num_groups must be >= 1, got {num_groups}")
+        if int(world_size) < 1:
+            raise ValueError(f"world_size must be >= 1, got {world_size}")
+        self.world_size = int(world_size)
+        self.distributed = self.world_size > 1
+        if self.distributed:
+            self.all_reduce = ops.AllReduce()  # sum over the ranks
         self.network = network
         self.network.set_grad()
         self.optimizer = optimizer
         # Gradients must come in the optimizer's parameter order (grouped optimizers reorder).
         self.weights = optimizer.parameters
         self.num_groups = int(num_groups)
-        self.group_loss = GroupLoss(num_groups)
+        self.group_loss = GroupLoss(num_groups, world_size)
         self.hyper_map = ops.HyperMap()
         uniform = np.full(self.num_groups, 1.0 / self.num_groups, np.float32)
         self.group_weights = Parameter(Tensor(uniform), name=GROUP_WEIGHTS, requires_grad=False)
@@ -107,17 +128,42 @@ class TrainStep(nn.Cell):
         self.eta = float(eta)
         self.skip_absent = absent_groups == "skip"
 
-    def init_perturbation(self, rho, adaptive):
+    def init_perturbation(self, rho, adaptive, sync_perturbation):
         """The sharpness pass (sam, sharpdro, sharpdro_agnostic)."""
         self.rho = float(rho)
         self.adaptive = bool(adaptive)
+        self.sync_perturbation = bool(sync_perturbation)
 
     # -- losses -----------------------------------------------------------------------
     def clean_loss(self, image, label, group):
-        """Batch-mean loss (differentiated) and, as aux, per-sample loss, group means,
-        counts and the logits."""
+        """This rank's share of the batch-mean loss (differentiated) and, as aux,
+        per-sample loss, group sums, group counts and the logits."""
         logits = self.network(image)
         return self.group_loss(logits, label, group) + (logits,)
+
+    # -- data parallel ------------------------------------------------------------------
+    def all_sum(self, x):
+        return self.all_reduce(x) if self.distributed else x
+
+    def all_sum_grads(self, grads):
+        if self.distributed:
+            return self.hyper_map(ops.partial(_all_reduce, self.all_reduce), grads)
+        return grads
+
+    def gather(self, share, sums, counts):
+        """Global batch-mean loss, group means and group counts from this rank's share,
+        group sums and counts (one all-reduce for all three)."""
+        if self.distributed:
+            g = self.num_groups
+            packed = self.all_reduce(ops.concat((share.reshape(1), sums, counts)))
+            share, sums, counts = packed[0], packed[1:1 + g], packed[1 + g:]
+        return share, safe_mean(sums, counts), counts
+
+    def eps_grads(self, local, global_):
+        """The gradient that sets epsilon: the global batch's (every rank perturbs alike),
+        or with ``sync_perturbation`` off this rank's own (its direction is that of the
+        local batch mean: the share only rescales it)."""
+        return global_ if self.sync_perturbation else local
 
     # -- perturbation toolkit -----------------------------------------------------------
     # Graph mode orders Parameter writes after the reads written before them, but some

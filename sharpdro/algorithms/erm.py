@@ -7,5 +7,5 @@ from .registry import ALGORITHMS
 class ERM(TrainStep):
     def construct(self, image, label, group):
         out, grads = self.grad_clean(image, label, group)
-        loss, group_loss, counts = out[0], out[2], out[3]
-        return self.apply(grads, loss, group_loss, counts)
+        loss, group_loss, counts = self.gather(out[0], out[2], out[3])
+        return self.apply(self.all_sum_grads(grads), loss, group_loss, counts)

@@ -2,24 +2,31 @@
 import mindspore as ms
 from mindspore import ops
 
+from ..losses import safe_mean
 from .base import TrainStep
 from .registry import ALGORITHMS
 
 
 @ALGORITHMS.register("groupdro")
 class GroupDRO(TrainStep):
-    def __init__(self, network, optimizer, num_groups, *, eta, absent_groups):
-        super().__init__(network, optimizer, num_groups)
+    def __init__(self, network, optimizer, num_groups, world_size, *, eta, absent_groups):
+        super().__init__(network, optimizer, num_groups, world_size)
         self.init_group_weights(eta, absent_groups)
         self.grad_robust = ms.value_and_grad(self.robust_loss, None, self.weights, has_aux=True)
 
     def robust_loss(self, image, label, group):
-        loss, _, group_loss, counts, _ = self.clean_loss(image, label, group)
-        # The weights are updated with this batch's losses and used at once, as constants.
-        weights = ops.stop_gradient(self.new_group_weights(ops.stop_gradient(group_loss), counts))
-        return (weights * group_loss).sum(), loss, group_loss, counts, weights
+        out = self.clean_loss(image, label, group)
+        sums = out[2]
+        # The weights come from the global batch's group losses (all-reduced, as constants:
+        # no gradient flows through the reduction) and are used at once.
+        loss, group_loss, counts = self.gather(ops.stop_gradient(out[0]), ops.stop_gradient(sums),
+                                               out[3])
+        weights = ops.stop_gradient(self.new_group_weights(group_loss, counts))
+        # this rank's share of sum_s w_s L_s: local group sums over global counts
+        return (weights * safe_mean(sums, counts)).sum(), loss, group_loss, counts, weights
 
     def construct(self, image, label, group):
-        (_, loss, group_loss, counts, weights), grads = self.grad_robust(image, label, group)
+        out, grads = self.grad_robust(image, label, group)
+        loss, group_loss, counts, weights = out[1], out[2], out[3], out[4]
         loss = ops.depend(loss, ops.assign(self.group_weights, weights))
-        return self.apply(grads, loss, group_loss, counts)
+        return self.apply(self.all_sum_grads(grads), loss, group_loss, counts)

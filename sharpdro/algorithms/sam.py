@@ -10,17 +10,18 @@ from .registry import ALGORITHMS
 class SAM(TrainStep):
     perturbs = True
 
-    def __init__(self, network, optimizer, num_groups, *, rho, adaptive):
-        super().__init__(network, optimizer, num_groups)
-        self.init_perturbation(rho, adaptive)
+    def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive,
+                 sync_perturbation):
+        super().__init__(network, optimizer, num_groups, world_size)
+        self.init_perturbation(rho, adaptive, sync_perturbation)
         self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
 
     def construct(self, image, label, group):
         out, grads = self.grad_clean(image, label, group)
-        loss, group_loss, counts = out[0], out[2], out[3]
+        loss, group_loss, counts = self.gather(out[0], out[2], out[3])
         image = ops.depend(image, self.save_stats(loss))
-        image = ops.depend(image, self.perturb(grads))
-        grads = self.grad_perturbed(image, label, group)[1]
+        image = ops.depend(image, self.perturb(self.eps_grads(grads, self.all_sum_grads(grads))))
+        grads = self.all_sum_grads(self.grad_perturbed(image, label, group)[1])
         grads = ops.depend(grads, self.restore(grads))
         grads = ops.depend(grads, self.restore_stats(grads))
         return self.apply(grads, loss, group_loss, counts)

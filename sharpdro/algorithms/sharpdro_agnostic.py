@@ -12,7 +12,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import ops, Parameter, Tensor
 
-from ..losses import per_sample_ce
+from ..losses import group_sums, per_sample_ce
 from ..selection import num_selected, ood_score, select_top
 from .base import TrainStep
 from .registry import ALGORITHMS
@@ -24,34 +24,41 @@ LAST_GROUP_SELECTED = "last_group_selected"
 class SharpDROAgnostic(TrainStep):
     perturbs = True
 
-    def __init__(self, network, optimizer, num_groups, *, rho, adaptive, score, fraction):
-        super().__init__(network, optimizer, num_groups)
-        self.init_perturbation(rho, adaptive)
+    def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive, score,
+                 fraction, sync_perturbation):
+        super().__init__(network, optimizer, num_groups, world_size)
+        self.init_perturbation(rho, adaptive, sync_perturbation)
         self.score, self.fraction = score, float(fraction)
         self.last_group_selected = Parameter(Tensor(np.zeros(self.num_groups, np.float32)),
                                              name=LAST_GROUP_SELECTED, requires_grad=False)
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
 
     def select(self, logits):
-        """The worst-case mask of a batch's logits."""
+        """The worst-case mask of a batch's logits. Data parallel: each rank selects the
+        top fraction of its own slice (no all-gather of scores), so the set is the union
+        of the ranks' top fractions, not the global batch's top fraction."""
         k = num_selected(logits.shape[0], self.fraction)
         return select_top(ood_score(ops.stop_gradient(logits), self.score), k)
 
     def sharpness(self, image, label, clean_per_sample, mask):
-        """J = mean over the selected samples of l'_i - l_i."""
+        """This rank's share of J = mean over the selected samples of l'_i - l_i (every
+        rank selects as many)."""
         per_sample = per_sample_ce(self.network(image), label)
         rise = per_sample - ops.stop_gradient(clean_per_sample)
         mask = ops.stop_gradient(mask)
-        return (mask * rise).sum() / mask.sum()
+        return (mask * rise).sum() / (mask.sum() * self.world_size)
 
     def construct(self, image, label, group):
-        (loss, per_sample, group_loss, counts, logits), grads = self.grad_clean(image, label, group)
+        out, grads = self.grad_clean(image, label, group)
+        per_sample, logits = out[1], out[4]
+        loss, group_loss, counts = self.gather(out[0], out[2], out[3])
+        global_grads = self.all_sum_grads(grads)
         image = ops.depend(image, self.save_stats(loss))
         mask = self.select(logits)
-        image = ops.depend(image, self.perturb(grads))
-        sharp_grads = self.grad_sharpness(image, label, per_sample, mask)[1]
+        image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
+        sharp_grads = self.all_sum_grads(self.grad_sharpness(image, label, per_sample, mask)[1])
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
-        selected = ops.matmul(mask.reshape(1, -1), self.group_loss.one_hot(group)).reshape(-1)
+        selected = self.all_sum(group_sums(mask, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
-        return self.apply(self.add_grads(grads, sharp_grads), loss, group_loss, counts)
+        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts)
