@@ -148,13 +148,14 @@ def train(args, rest):
     import yaml
     from mindspore.train import Model
 
-    from callbacks import (Checkpointer, ExportBest, NanGuard, ProgressLogger, RunState,
-                           SelectionLogger, SeverityEval, StopAtStep, format_table)
+    from callbacks import (AverageReplicas, Checkpointer, ExportBest, NanGuard, ProgressLogger,
+                           RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
     from sharpdro.algorithms import ALGORITHMS, create_train_step_from_config
     from sharpdro.checkpoint import create_trained_model, load_train_state
     from sharpdro.deploy import export_and_verify
+    from sharpdro.distributed import DistributedError, init_distributed
     from sharpdro.models import MODELS, create_model_from_config
     from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
 
@@ -164,17 +165,20 @@ def train(args, rest):
         for message in ignored_settings(cfg):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
+        rank, world = init_distributed(cfg.train.distributed)
         t0 = time.time()
-        data = build_data(cfg)
-    except (ValueError, DatasetNotFoundError) as err:
+        data = build_data(cfg, rank, world)
+    except (ValueError, DatasetNotFoundError, DistributedError) as err:
         raise UserError(str(err)) from None
+    main_rank = rank == 0  # only rank 0 writes the run folder
+    parallel = f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)" if world > 1 else ""
     print(f"data: {cfg.data.dataset}, {cfg.data.corruption}, {sum(data.train_counts)} training "
-          f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s)")
+          f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s){parallel}")
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     # one schedule: the optimizer steps through it, the progress log prints from it
     lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch * cfg.train.epochs)
     optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
-    cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg))
+    cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg), world)
     resumed = {}
     if resume_from:
         try:
@@ -183,17 +187,22 @@ def train(args, rest):
             raise UserError(str(err)) from None
         if resumed["seed"] != cfg.seed:
             raise UserError(f"checkpoint seed {resumed['seed']} differs from the config's {cfg.seed}")
-        if resumed["epoch"] >= cfg.train.epochs:
+        if resumed["epoch"] > cfg.train.epochs:
             raise UserError(f"{resume_from} is already at epoch {resumed['epoch']} of "
                             f"{cfg.train.epochs}; raise --train.epochs to train on")
         print(f"resuming {folder} after epoch {resumed['epoch']} (step {resumed['step']})")
+        saved_world = resumed.get("world_size", 1)
+        if saved_world != world:  # nothing in a checkpoint depends on the rank count
+            print(f"note: the checkpoint was written by {saved_world} process(es), this run has "
+                  f"{world}; the global batch and the data order are the same")
 
-    if args.overwrite:
-        folder.clear()
-    folder.create()
-    folder.restart_logs(resumed.get("step"))
-    C.save_config(cfg, folder.file(folder.CONFIG))
-    print(f"run folder: {folder}")
+    if main_rank:
+        if args.overwrite:
+            folder.clear()
+        folder.create()
+        folder.restart_logs(resumed.get("step"))
+        C.save_config(cfg, folder.file(folder.CONFIG))
+        print(f"run folder: {folder}")
 
     state = RunState(data.steps_per_epoch, cfg.train.epochs, cfg.train.max_steps,
                      cfg.train.eval_every, resumed.get("best_value"), resumed.get("best_epoch"))
@@ -207,20 +216,24 @@ def train(args, rest):
 
     # The order matters. Per step: NanGuard first (a NaN stops before anything logs it),
     # StopAtStep before the loggers (they read state.stopped through is_last_step).
-    # Per epoch: SeverityEval records the best metric before Checkpointer decides whether
+    # Per epoch: AverageReplicas (every rank) before anything reads the BatchNorm
+    # statistics; SeverityEval records the best metric before Checkpointer decides whether
     # this epoch is best.ckpt. At the end: ExportBest after Checkpointer wrote the files.
-    callbacks = [
-        NanGuard(),
-        StopAtStep(state),
-        ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
-        SelectionLogger(cell, state, cfg.train.log_every, folder),
-        SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
-                     cfg.train.best_metric, cfg.train.eval_max_batches),
-        Checkpointer(cell, folder, state, cfg.seed,
-                     yaml.safe_dump(cfg.to_dict(), sort_keys=False), cfg.train.best_metric),
-    ]
-    if cfg.train.export_mindir:
-        callbacks.append(ExportBest(folder, state, export_best))
+    # Ranks other than 0 train and average only; while rank 0 evaluates they wait at the
+    # next step's first all-reduce.
+    callbacks = [NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
+    if main_rank:
+        callbacks += [
+            ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
+            SelectionLogger(cell, state, cfg.train.log_every, folder),
+            SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
+                         cfg.train.best_metric, cfg.train.eval_max_batches),
+            Checkpointer(cell, folder, state, cfg.seed,
+                         yaml.safe_dump(cfg.to_dict(), sort_keys=False), cfg.train.best_metric,
+                         world),
+        ]
+        if cfg.train.export_mindir:
+            callbacks.append(ExportBest(folder, state, export_best))
     model = Model(cell)
     previous = signal.signal(signal.SIGTERM, _terminate)  # kill/timeout: same clean stop as Ctrl-C
     epoch = resumed.get("epoch") or 0
@@ -236,6 +249,17 @@ def train(args, rest):
         interrupted(folder, epoch + 1, args, rest)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not main_rank:
+        print(f"rank {rank} done in {time.time() - t0:.1f}s")
+        return str(folder)
+    if resumed.get("epoch") == cfg.train.epochs:  # stopped after the last checkpoint
+        print("training had finished before the interruption; completing the run folder")
+        from callbacks.plots import plot_accuracy_by_severity, plot_group_weights
+
+        plot_group_weights(folder.file(folder.GROUP_WEIGHTS), folder.plot("group_weights"))
+        plot_accuracy_by_severity(folder.file(folder.EVAL_LOG), folder.plot("accuracy_by_severity"))
+        if cfg.train.export_mindir:
+            export_best(folder.model_checkpoint())
     summary = final_summary(folder, state, cfg.train.best_metric, format_table)
     if summary:
         print(summary)

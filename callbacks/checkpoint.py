@@ -11,15 +11,17 @@ class Checkpointer(Callback):
     optimizer state, the group weights and the run state (epoch, global step, seed, best
     metric, the config as YAML)."""
 
-    def __init__(self, cell, folder, state, seed, config_text, best_metric):
+    def __init__(self, cell, folder, state, seed, config_text, best_metric, world_size=1):
         super().__init__()
         self.cell, self.folder, self.state = cell, folder, state
         self.seed, self.config_text, self.best_metric = seed, config_text, best_metric
+        self.world_size = world_size
 
     def run_state(self, args):
         return {"epoch": args.cur_epoch_num, "step": self.state.step(args), "seed": self.seed,
                 "best_metric": self.best_metric, "best_value": self.state.best_value,
-                "best_epoch": self.state.best_epoch, "config": self.config_text}
+                "best_epoch": self.state.best_epoch, "config": self.config_text,
+                "world_size": self.world_size}
 
     def _save(self, name, run_state):
         path = self.folder.checkpoint(name)

@@ -41,6 +41,8 @@ class DataBundle:
     random_crop: bool
     val: dict                          # severity -> EvalSet
     test: dict                         # severity -> EvalSet
+    rank: int = 0                      # data parallel: this rank's slice of each batch
+    world_size: int = 1
 
     # derived from the arrays, so they cannot disagree with them
     num_classes = property(lambda self: self.arrays.num_classes)
@@ -50,12 +52,14 @@ class DataBundle:
     steps_per_epoch = property(lambda self: len(self.arrays.train[1]) // self.batch_size)
 
     def train_epoch(self, epoch):
-        """The mindspore dataset of training epoch ``epoch`` (0-based): same epoch, same batches."""
+        """The mindspore dataset of training epoch ``epoch`` (0-based): same epoch, same
+        batches (data parallel: this rank's slices of them)."""
         from .pipeline import train_dataset
 
         images, labels, groups = self.arrays.train
         return train_dataset(images, labels, groups, self.batch_size, self.arrays.mean,
-                             self.arrays.std, self.seed, epoch, self.random_crop)
+                             self.arrays.std, self.seed, epoch, self.random_crop,
+                             self.rank, self.world_size)
 
 
 def check_data_config(cfg):
@@ -143,9 +147,14 @@ def prepare_arrays(cfg):
                   train_counts=counts)
 
 
-def build_data(cfg):
+def build_data(cfg, rank=0, world_size=1):
+    """``world_size`` > 1: ``train_epoch`` gives rank ``rank`` its slice of every global
+    batch of ``train.batch_size``."""
     from .pipeline import EvalSet
 
+    if cfg.train.batch_size % world_size:
+        raise ValueError(f"train.batch_size {cfg.train.batch_size} (the global batch) is not "
+                         f"divisible by the {world_size} ranks; use a multiple of {world_size}")
     arrays = prepare_arrays(cfg)
     labels = arrays.train[1]
     if len(labels) < cfg.train.batch_size:
@@ -158,4 +167,5 @@ def build_data(cfg):
 
     return DataBundle(arrays=arrays, batch_size=cfg.train.batch_size, seed=cfg.seed,
                       random_crop=cfg.data.random_crop,
-                      val=eval_sets(arrays.val), test=eval_sets(arrays.test))
+                      val=eval_sets(arrays.val), test=eval_sets(arrays.test),
+                      rank=rank, world_size=world_size)

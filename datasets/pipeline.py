@@ -28,12 +28,21 @@ def _random_crop(images, offsets):
 
 
 class TrainEpoch:
-    """Random-access source: item b is batch b of epoch ``epoch``."""
+    """Random-access source: item b is batch b of epoch ``epoch``.
+
+    Data parallel: ``batch_size`` is the global batch; rank ``rank`` of ``world_size`` gets
+    its contiguous slice of every global batch, so the ranks' batches of a step are
+    exactly the one-process batch, and the order stays a function of (seed, epoch)."""
 
     def __init__(self, images, labels, groups, batch_size, mean, std, seed, epoch,
-                 random_crop=False, flip=True):
+                 random_crop=False, flip=True, rank=0, world_size=1):
+        if batch_size % world_size:
+            raise ValueError(f"train.batch_size {batch_size} is not divisible by the "
+                             f"{world_size} ranks")
         self.images, self.labels, self.groups = images, labels, groups
         self.batch_size, self.mean, self.std = batch_size, mean, std
+        self.share = batch_size // world_size
+        self.rank = rank
         rng = np.random.default_rng([seed, 10, epoch])
         n = len(labels)
         self.order = rng.permutation(n)
@@ -46,7 +55,8 @@ class TrainEpoch:
     def __getitem__(self, b):
         if not 0 <= b < len(self):
             raise IndexError(b)
-        pos = slice(b * self.batch_size, (b + 1) * self.batch_size)
+        start = b * self.batch_size + self.rank * self.share
+        pos = slice(start, start + self.share)
         idx = self.order[pos]
         x = self.images[idx]
         flips = self.flips[pos]
@@ -57,11 +67,14 @@ class TrainEpoch:
                 self.groups[idx].astype(np.int32))
 
 
-def train_dataset(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop=False):
-    """The ``mindspore.dataset`` of one training epoch (columns image, label, group)."""
+def train_dataset(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop=False,
+                  rank=0, world_size=1):
+    """The ``mindspore.dataset`` of one training epoch (columns image, label, group); with
+    ``world_size`` > 1, this rank's slices of the global batches."""
     import mindspore.dataset as ds
 
-    source = TrainEpoch(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop)
+    source = TrainEpoch(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop,
+                        rank=rank, world_size=world_size)
     return ds.GeneratorDataset(source, column_names=["image", "label", "group"], shuffle=False,
                                python_multiprocessing=False)
 

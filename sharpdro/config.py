@@ -94,6 +94,9 @@ SCHEMA = {
                                   "and severity during training (0 = all); for smoke tests, "
                                   "where full evaluation dominates the time", low=0),
         "export_mindir": Field(True, bool, "export the best model to model.mindir at the end"),
+        "distributed": Field("auto", str, "data parallel: 'auto' when started by msrun (one "
+                             "process per device, batch_size is the global batch), 'off' "
+                             "always one process", choices=("auto", "off")),
     },
 }
 

@@ -112,3 +112,139 @@ def test_batchnorm_statistics_are_averaged_and_everything_is_identical(ranks):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     for k in stats:
         np.testing.assert_allclose(a[k], (before[0][k] + before[1][k]) / 2, rtol=1e-6)
+
+
+TINY = ["--config", "configs/quickstart.yaml", "--data.dataset", "synthetic", "--image_size", "12",
+        "--channels", "1", "--num_classes", "3", "--num_per_class", "120", "--batch_size", "16",
+        "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
+
+
+def read_jsonl(path):
+    import json
+
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def msrun_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("msrun_run")
+    cache = str(root / "cache")
+    argv = TINY + ["--cache_dir", cache, "--epochs", "3"]
+    msrun(["train.py", *argv, "--run_dir", str(root / "dp")], str(root / "logs"))
+    return root, argv
+
+
+def test_msrun_writes_one_complete_run_folder(msrun_run):
+    root, _ = msrun_run
+    folder = root / "dp"
+    for name in ("config.yaml", "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
+                 "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/group_weights.png",
+                 "plots/accuracy_by_severity.png", "model.mindir", "done"):
+        assert (folder / name).is_file(), name
+    assert [(r["epoch"], r["split"]) for r in read_jsonl(folder / "eval.jsonl")] == [
+        (e, s) for e in (1, 2, 3) for s in ("val", "test")]
+    log = (root / "logs" / "worker_1.log").read_text()
+    assert "rank 1 of 2 (8 per rank)" in log and "rank 1 done" in log
+    assert "run folder:" not in log  # rank 1 writes nothing but its log
+
+
+def test_msrun_run_matches_one_process_within_the_batchnorm_caveat(msrun_run):
+    """Same global batches and group-weight rule; only BatchNorm's batch statistics are
+    per rank (8 images instead of 16), so the runs are close, not equal."""
+    import train as train_entry
+
+    root, argv = msrun_run
+    train_entry.main(argv + ["--run_dir", str(root / "single")])
+    last = {}
+    for name in ("dp", "single"):
+        rows = (root / name / "group_weights.csv").read_text().splitlines()
+        last[name] = np.array([float(v) for v in rows[-1].split(",")[2:]])
+    np.testing.assert_allclose(last["dp"], last["single"], atol=0.01)
+    final = {name: read_jsonl(root / name / "eval.jsonl")[-1] for name in ("dp", "single")}
+    assert abs(final["dp"]["mean_acc"] - final["single"]["mean_acc"]) < 0.05
+
+
+def test_msrun_checkpoint_evaluates_in_one_process(msrun_run, capsys):
+    import eval as eval_entry
+
+    root, _ = msrun_run
+    result = eval_entry.main(["--run", str(root / "dp")])
+    test = [r for r in read_jsonl(root / "dp" / "eval.jsonl") if r["split"] == "test"][-1]
+    assert [result["acc"][s] for s in range(6)] == [test["acc"][str(s)] for s in range(6)]
+
+
+def test_msrun_run_killed_mid_epoch_resumes_under_msrun(msrun_run, tmp_path):
+    """SIGTERM to msrun's process group after the first checkpoint, then `msrun train.py --resume`: the same
+    final weights and evaluations as the uninterrupted msrun run."""
+    import signal
+    import time
+
+    root, argv = msrun_run
+    out = tmp_path / "killed"
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    cmd = [os.path.join(os.path.dirname(sys.executable), "msrun"), "--worker_num=2",
+           "--local_worker_num=2", f"--master_port={free_port()}", "--join=True",
+           "--cluster_time_out=90", f"--log_dir={tmp_path / 'logs1'}", "train.py", *argv,
+           "--run_dir", str(out)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not (out / "checkpoints" / "last.ckpt").exists() and proc.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert not (out / "done").exists()
+    msrun(["train.py", "--resume", str(out)], str(tmp_path / "logs2"))
+    assert (out / "done").exists()
+    from sharpdro.checkpoint import read_checkpoint
+
+    want = read_checkpoint(str(root / "dp" / "checkpoints" / "last.ckpt"))
+    got = read_checkpoint(str(out / "checkpoints" / "last.ckpt"))
+    for name in want:
+        if name != "run_state":
+            np.testing.assert_array_equal(got[name].asnumpy(), want[name].asnumpy(), err_msg=name)
+    strip = lambda rs: [{k: v for k, v in r.items()} for r in rs]  # noqa: E731
+    assert strip(read_jsonl(out / "eval.jsonl")) == strip(read_jsonl(root / "dp" / "eval.jsonl"))
+
+
+def test_bad_distributed_input(monkeypatch):
+    from sharpdro import config as C
+    from sharpdro.distributed import DistributedError, init_distributed
+
+    with pytest.raises(C.ConfigError, match="train.distributed: 'on' is not one of"):
+        C.load_config(None, {"train.distributed": "on"})
+    from datasets import build_data
+
+    cfg = C.load_config(None, {"data.num_per_class": 20, "train.batch_size": 16})
+    with pytest.raises(ValueError, match="train.batch_size 16 .* not divisible by the 3 ranks"):
+        build_data(cfg, rank=0, world_size=3)
+    import mindspore.communication as comm
+
+    def fail():
+        raise RuntimeError("Failed to initialize distributed job cluster\nmore")
+
+    monkeypatch.setattr(comm, "init", fail)
+    monkeypatch.setenv("MS_ROLE", "MS_WORKER")
+    monkeypatch.setenv("MS_SCHED_PORT", "8118")
+    with pytest.raises(DistributedError, match=r"started by msrun \(MS_ROLE=MS_WORKER, .*"
+                                               r"MS_SCHED_PORT=8118.*Failed to initialize"):
+        init_distributed("auto")
+    assert init_distributed("off") == (0, 1)
+
+
+def test_each_rank_gets_its_slice_of_every_global_batch():
+    from datasets.pipeline import TrainEpoch
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 4, 4, 1), dtype=np.uint8)
+    labels, groups = np.arange(40), np.arange(40) % 6
+    args = (images, labels, groups, 8, (0.5,), (0.25,), 3, 1)
+    whole = TrainEpoch(*args)
+    parts = [TrainEpoch(*args, rank=r, world_size=2) for r in range(2)]
+    assert len(whole) == len(parts[0]) == 5
+    for b in range(len(whole)):
+        for column in range(3):
+            joined = np.concatenate([parts[0][b][column], parts[1][b][column]])
+            np.testing.assert_array_equal(joined, whole[b][column])

@@ -64,7 +64,7 @@ def test_run_folder_has_every_file_with_the_documented_columns(run_dir):
         assert set(r) == {"epoch", "step", "split", "acc", "loss", "count", "mean_acc", "worst_acc"}
         assert set(r["acc"]) == set(r["loss"]) == {str(s) for s in range(6)}
         assert r["worst_acc"] == min(r["acc"].values())
-    assert not any(f.endswith(".tmp.ckpt") for f in os.listdir(os.path.join(run_dir, "checkpoints")))
+    assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["best.ckpt", "last.ckpt"]
     for png in ("group_weights.png", "accuracy_by_severity.png"):
         with open(os.path.join(run_dir, "plots", png), "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -455,3 +455,12 @@ def test_accuracy_plot_is_one_panel_for_one_evaluation(tmp_path):
         png = plot_accuracy_by_severity(str(path), str(tmp_path / f"plot{evals}.png"))
         widths[evals] = Image.open(png).size[0]
     assert widths[1] < 0.7 * widths[3]
+
+
+def test_a_run_stopped_after_its_last_checkpoint_is_completed_on_resume(run_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    os.remove(copy / "done")
+    os.remove(copy / "model.mindir")
+    train_entry.main(["--resume", str(copy)])
+    assert (copy / "done").exists() and (copy / "model.mindir").exists()
