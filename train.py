@@ -175,10 +175,15 @@ def train(args, rest):
     print(f"data: {cfg.data.dataset}, {cfg.data.corruption}, {sum(data.train_counts)} training "
           f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s){parallel}")
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
+    if cfg.train.amp_level != "O0":
+        net = mixed_precision(net, cfg, data)
     # one schedule: the optimizer steps through it, the progress log prints from it
     lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch * cfg.train.epochs)
     optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
     cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg), world)
+    if cfg.train.loss_scale == "dynamic" or (cfg.train.loss_scale == "auto"
+                                             and cfg.train.amp_level != "O0"):
+        cell.enable_loss_scale()
     resumed = {}
     if resume_from:
         try:
@@ -268,6 +273,33 @@ def train(args, rest):
                      f"{best} at epoch {state.best_epoch}\n")
     print(f"done in {time.time() - t0:.1f}s; results in {folder}")
     return str(folder)
+
+
+def mixed_precision(net, cfg, data):
+    """The network cast by mindspore.amp at ``train.amp_level``, checked with one forward
+    and backward in inference mode (BatchNorm statistics untouched), so a level the device
+    cannot run fails here with a clear message, not deep in the first training step."""
+    import numpy as np
+    import mindspore as ms
+    from mindspore import amp
+
+    level, device = cfg.train.amp_level, cfg.device_target
+    shape = (2, data.in_channels, data.image_size, data.image_size)
+    try:
+        net = amp.auto_mixed_precision(net, level)
+        net.set_train(False)
+        x = ms.Tensor(np.zeros(shape, np.float32))
+
+        def probe(images):
+            return net(images).astype(ms.float32).sum()
+
+        ms.value_and_grad(probe, None, net.trainable_params())(x)
+        net.set_train(True)
+    except Exception as err:  # MindSpore raises RuntimeError, TypeError, ImportError, ...
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"train.amp_level {level} does not run on {device} here ({first}); "
+                        "O1/O2 are meant for GPU, O2/O3 for Ascend; use O0 on the CPU") from None
+    return net
 
 
 def interrupted(folder, epoch, args, rest):

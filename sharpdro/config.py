@@ -94,6 +94,13 @@ SCHEMA = {
                                   "and severity during training (0 = all); for smoke tests, "
                                   "where full evaluation dominates the time", low=0),
         "export_mindir": Field(True, bool, "export the best model to model.mindir at the end"),
+        "amp_level": Field("O0", str, "mixed precision (mindspore.amp): O0 float32; O1 float16 "
+                           "for listed ops (GPU); O2 float16 except BatchNorm and the loss "
+                           "(GPU, Ascend); O3 all float16 (Ascend)",
+                           choices=("O0", "O1", "O2", "O3")),
+        "loss_scale": Field("auto", str, "dynamic loss scaling over both passes: 'auto' = "
+                            "on unless amp_level is O0; 'dynamic' always; 'none' never",
+                            choices=("auto", "dynamic", "none")),
         "distributed": Field("auto", str, "data parallel: 'auto' when started by msrun (one "
                              "process per device, batch_size is the global batch), 'off' "
                              "always one process", choices=("auto", "off")),

@@ -26,6 +26,8 @@ LAST_GROUP_COUNT = "last_group_count"
 # Prefix of the scratch copies used by the perturbation; they carry no state between
 # steps, so a checkpoint writer may drop them.
 SCRATCH_PREFIX = "scratch"
+LOSS_SCALE = "loss_scale"
+LAST_OVERFLOW = "last_overflow"  # (pass 1, pass 2): 1 where the gradients were not finite
 
 _assign_after = ops.MultitypeFuncGraph("assign_after")
 _square_sum = ops.MultitypeFuncGraph("square_sum")
@@ -57,6 +59,19 @@ def _ascend_tensor(adaptive, scale, param, grad):
 
 
 _add = ops.MultitypeFuncGraph("add")
+_mul = ops.MultitypeFuncGraph("mul")
+_is_finite = ops.MultitypeFuncGraph("is_finite")
+
+
+@_mul.register("Tensor", "Tensor")
+def _mul_tensor(scale, x):
+    return x * scale
+
+
+@_is_finite.register("Tensor")
+def _is_finite_tensor(x):
+    return ops.isfinite(x).all().astype(ms.float32)
+
 _all_reduce = ops.MultitypeFuncGraph("all_reduce")
 
 
@@ -116,6 +131,7 @@ class TrainStep(nn.Cell):
         self.last_group_loss = Parameter(Tensor(zeros), name=LAST_GROUP_LOSS, requires_grad=False)
         self.last_group_count = Parameter(Tensor(zeros), name=LAST_GROUP_COUNT, requires_grad=False)
         self.grad_clean = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
+        self.scaling = False  # dynamic loss scaling: enable_loss_scale()
         if self.perturbs:
             self.backup = self.weights.clone(prefix=f"{SCRATCH_PREFIX}.weights", init="zeros")
             # BatchNorm moving statistics (and any other non-trainable network state) must
@@ -134,12 +150,56 @@ class TrainStep(nn.Cell):
         self.adaptive = bool(adaptive)
         self.sync_perturbation = bool(sync_perturbation)
 
+    def enable_loss_scale(self, init_scale=2.0 ** 16, factor=2.0, window=2000):
+        """Dynamic loss scaling over the whole step (both passes of the two-pass methods):
+        every differentiated loss is multiplied by the scale and every gradient divided
+        by it (a power of 2: exact). A step whose pass 1 or pass 2 gradients are not
+        finite is skipped entirely: theta is restored (the perturbation's backup), the
+        BatchNorm statistics and group weights are put back as they were before the
+        step, the optimizer is not called (moments and step counter untouched), and the
+        scale is divided by ``factor``; after ``window`` finite steps in a row it is
+        multiplied by ``factor``. Data parallel: the check reads the all-reduced
+        gradients, identical on every rank, so all ranks skip together."""
+        self.scaling = True
+        self.scale_factor, self.scale_window = float(factor), float(window)
+        self.loss_scale = Parameter(Tensor(np.float32(init_scale)), name=LOSS_SCALE,
+                                    requires_grad=False)
+        self.good_steps = Parameter(Tensor(np.float32(0)), name=f"{LOSS_SCALE}_good_steps",
+                                    requires_grad=False)
+        self.last_overflow = Parameter(Tensor(np.zeros(2, np.float32)), name=LAST_OVERFLOW,
+                                       requires_grad=False)
+        self.step_stats = ParameterTuple(self.network.untrainable_params())
+        self.step_stats_backup = self.step_stats.clone(prefix=f"{SCRATCH_PREFIX}.start",
+                                                       init="zeros")
+
     # -- losses -----------------------------------------------------------------------
     def clean_loss(self, image, label, group):
-        """This rank's share of the batch-mean loss (differentiated) and, as aux,
-        per-sample loss, group sums, group counts and the logits."""
+        """This rank's share of the batch-mean loss (differentiated; times the loss scale
+        when scaling) and, as aux, per-sample loss, group sums, group counts and the
+        logits."""
         logits = self.network(image)
-        return self.group_loss(logits, label, group) + (logits,)
+        out = self.group_loss(logits, label, group)
+        return (self.scale_loss(out[0]),) + out[1:] + (logits,)
+
+    def scale_loss(self, loss):
+        return loss * self.loss_scale if self.scaling else loss
+
+    def unscale(self, grads):
+        if self.scaling:
+            return self.hyper_map(ops.partial(_mul, 1.0 / self.loss_scale), grads)
+        return grads
+
+    def all_finite(self, grads):
+        """1.0 if every gradient entry is finite, else 0.0."""
+        flags = self.hyper_map(_is_finite, grads)
+        return ops.stack(flags).min()
+
+    def finite_flags(self, pass1, pass2=None):
+        """(pass 1, pass 2) finiteness of the (all-reduced) gradients; None unless scaling."""
+        if not self.scaling:
+            return None
+        f1 = self.all_finite(pass1)
+        return ops.stack((f1, f1 if pass2 is None else self.all_finite(pass2)))
 
     # -- data parallel ------------------------------------------------------------------
     def all_sum(self, x):
@@ -153,6 +213,8 @@ class TrainStep(nn.Cell):
     def gather(self, share, sums, counts):
         """Global batch-mean loss, group means and group counts from this rank's share,
         group sums and counts (one all-reduce for all three)."""
+        if self.scaling:  # the share comes scaled from clean_loss; a power of 2: exact
+            share = share / self.loss_scale
         if self.distributed:
             g = self.num_groups
             packed = self.all_reduce(ops.concat((share.reshape(1), sums, counts)))
@@ -201,9 +263,37 @@ class TrainStep(nn.Cell):
     def add_grads(self, a, b):
         return self.hyper_map(_add, a, b)
 
-    def apply(self, grads, loss, group_loss, counts):
-        """Optimizer step, diagnostics; returns ``loss`` after both have run."""
-        loss = ops.depend(loss, self.optimizer(grads))
+    def begin(self, image):
+        """Before pass 1 (loss scaling only): keep what a skipped step must put back.
+        Returns (image after the copy, group weights as they were)."""
+        if not self.scaling:
+            return image, self.group_weights
+        old = self.group_weights * 1.0
+        saved = self.hyper_map(ops.partial(_assign_after, old), self.step_stats_backup,
+                               self.step_stats)
+        return ops.depend(image, saved), ops.depend(old, saved)
+
+    def apply(self, grads, loss, group_loss, counts, finite=None, old_weights=None):
+        """Optimizer step, diagnostics; returns ``loss`` after both have run. With loss
+        scaling, ``finite`` = (pass-1 flag, pass-2 flag): the step is applied only if both
+        are 1, else undone (see enable_loss_scale)."""
+        if not self.scaling:
+            loss = ops.depend(loss, self.optimizer(grads))
+            return ops.depend(loss, self.record(group_loss, counts))
+        loss = ops.depend(loss, ops.assign(self.last_overflow, 1.0 - finite))
+        if finite.min() > 0.5:
+            loss = ops.depend(loss, self.optimizer(grads))
+            good = self.good_steps + 1.0
+            grow = good >= self.scale_window
+            loss = ops.depend(loss, ops.assign(self.loss_scale, ops.select(
+                grow, self.loss_scale * self.scale_factor, self.loss_scale)))
+            loss = ops.depend(loss, ops.assign(self.good_steps, ops.select(grow, good * 0.0, good)))
+        else:
+            loss = ops.depend(loss, self.hyper_map(ops.partial(_assign_after, grads),
+                                                   self.step_stats, self.step_stats_backup))
+            loss = ops.depend(loss, ops.assign(self.group_weights, old_weights))
+            loss = ops.depend(loss, ops.assign(self.loss_scale, self.loss_scale / self.scale_factor))
+            loss = ops.depend(loss, ops.assign(self.good_steps, self.good_steps * 0.0))
         return ops.depend(loss, self.record(group_loss, counts))
 
 

@@ -6,6 +6,8 @@ from .registry import ALGORITHMS
 @ALGORITHMS.register("erm")
 class ERM(TrainStep):
     def construct(self, image, label, group):
+        image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
-        return self.apply(self.all_sum_grads(grads), loss, group_loss, counts)
+        grads = self.unscale(self.all_sum_grads(grads))
+        return self.apply(grads, loss, group_loss, counts, self.finite_flags(grads), old_weights)

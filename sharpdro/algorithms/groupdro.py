@@ -23,10 +23,13 @@ class GroupDRO(TrainStep):
                                                out[3])
         weights = ops.stop_gradient(self.new_group_weights(group_loss, counts))
         # this rank's share of sum_s w_s L_s: local group sums over global counts
-        return (weights * safe_mean(sums, counts)).sum(), loss, group_loss, counts, weights
+        robust = self.scale_loss((weights * safe_mean(sums, counts)).sum())
+        return robust, loss, group_loss, counts, weights
 
     def construct(self, image, label, group):
+        image, old_weights = self.begin(image)
         out, grads = self.grad_robust(image, label, group)
         loss, group_loss, counts, weights = out[1], out[2], out[3], out[4]
         loss = ops.depend(loss, ops.assign(self.group_weights, weights))
-        return self.apply(self.all_sum_grads(grads), loss, group_loss, counts)
+        grads = self.unscale(self.all_sum_grads(grads))
+        return self.apply(grads, loss, group_loss, counts, self.finite_flags(grads), old_weights)

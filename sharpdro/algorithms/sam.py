@@ -17,11 +17,15 @@ class SAM(TrainStep):
         self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
 
     def construct(self, image, label, group):
+        image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
+        grads = self.unscale(grads)
+        global_grads = self.all_sum_grads(grads)
         image = ops.depend(image, self.save_stats(loss))
-        image = ops.depend(image, self.perturb(self.eps_grads(grads, self.all_sum_grads(grads))))
-        grads = self.all_sum_grads(self.grad_perturbed(image, label, group)[1])
-        grads = ops.depend(grads, self.restore(grads))
-        grads = ops.depend(grads, self.restore_stats(grads))
-        return self.apply(grads, loss, group_loss, counts)
+        image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
+        grads2 = self.unscale(self.all_sum_grads(self.grad_perturbed(image, label, group)[1]))
+        grads2 = ops.depend(grads2, self.restore(grads2))
+        grads2 = ops.depend(grads2, self.restore_stats(grads2))
+        return self.apply(grads2, loss, group_loss, counts,
+                          self.finite_flags(global_grads, grads2), old_weights)

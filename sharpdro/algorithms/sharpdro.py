@@ -32,30 +32,35 @@ class SharpDRO(TrainStep):
         # stop_gradient: PyNative would otherwise walk back into pass 1's freed graph.
         rise = per_sample - ops.stop_gradient(clean_per_sample)
         sums = group_sums(rise, self.group_loss.one_hot(group))
-        return (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum()
+        return self.scale_loss(
+            (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum())
 
     def weighted_loss(self, image, label, group, weights, counts):
         """This rank's share of sum_s w_s L_s at theta: the eps source of the 'weighted'
         option (one more pass)."""
         sums = self.clean_loss(image, label, group)[2]
-        return (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum()
+        return self.scale_loss(
+            (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum())
 
     def construct(self, image, label, group):
+        image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         per_sample = out[1]
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
+        grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
         image = ops.depend(image, self.save_stats(loss))
         weights = self.new_group_weights(group_loss, counts)
         image = ops.depend(image, ops.assign(self.group_weights, weights))
         eps_grads = self.eps_grads(grads, global_grads)
         if self.eps_from_weighted:
-            local = self.grad_weighted(image, label, group, weights, counts)[1]
+            local = self.unscale(self.grad_weighted(image, label, group, weights, counts)[1])
             eps_grads = self.eps_grads(local, self.all_sum_grads(local))
             eps_grads = ops.depend(eps_grads, global_grads)  # g1 fully computed before theta moves
         image = ops.depend(image, self.perturb(eps_grads))
         sharp_grads = self.grad_sharpness(image, label, group, per_sample, weights, counts)[1]
-        sharp_grads = self.all_sum_grads(sharp_grads)
+        sharp_grads = self.unscale(self.all_sum_grads(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
-        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts)
+        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
+                          self.finite_flags(global_grads, sharp_grads), old_weights)

@@ -46,19 +46,23 @@ class SharpDROAgnostic(TrainStep):
         per_sample = per_sample_ce(self.network(image), label)
         rise = per_sample - ops.stop_gradient(clean_per_sample)
         mask = ops.stop_gradient(mask)
-        return (mask * rise).sum() / (mask.sum() * self.world_size)
+        return self.scale_loss((mask * rise).sum() / (mask.sum() * self.world_size))
 
     def construct(self, image, label, group):
+        image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         per_sample, logits = out[1], out[4]
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
+        grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
         image = ops.depend(image, self.save_stats(loss))
         mask = self.select(logits)
         image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
-        sharp_grads = self.all_sum_grads(self.grad_sharpness(image, label, per_sample, mask)[1])
+        sharp_grads = self.unscale(self.all_sum_grads(
+            self.grad_sharpness(image, label, per_sample, mask)[1]))
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
         selected = self.all_sum(group_sums(mask, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
-        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts)
+        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
+                          self.finite_flags(global_grads, sharp_grads), old_weights)
