@@ -81,10 +81,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run(args, world):
-    own = [os.path.abspath(__file__), "--as-worker", "--models", args.models, "--algorithms",
-           args.algorithms, "--batch", str(args.batch), "--size", str(args.size), "--rounds",
-           str(args.rounds), "--warmup", str(args.warmup)]
+def launch(own, world, mark):
+    """Run ``own`` (this interpreter's argv) as one process or under msrun with ``world``
+    workers; return the JSON that rank 0 printed after ``mark``."""
     bin_dir = os.path.dirname(sys.executable)
     env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
     with tempfile.TemporaryDirectory() as logs:
@@ -99,9 +98,16 @@ def run(args, world):
         if world > 1 and os.path.exists(os.path.join(logs, "worker_0.log")):
             text += open(os.path.join(logs, "worker_0.log")).read()
     for line in text.splitlines():
-        if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
+        if line.startswith(mark):
+            return json.loads(line[len(mark):])
     raise SystemExit(f"N={world} failed:\n{out.stderr[-3000:]}\n{text[-3000:]}")
+
+
+def run(args, world):
+    own = [os.path.abspath(__file__), "--as-worker", "--models", args.models, "--algorithms",
+           args.algorithms, "--batch", str(args.batch), "--size", str(args.size), "--rounds",
+           str(args.rounds), "--warmup", str(args.warmup)]
+    return launch(own, world, MARK)
 
 
 def main():
