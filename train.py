@@ -224,19 +224,19 @@ def train(args, rest):
     # Per epoch: AverageReplicas (every rank) before anything reads the BatchNorm
     # statistics; SeverityEval records the best metric before Checkpointer decides whether
     # this epoch is best.ckpt. At the end: ExportBest after Checkpointer wrote the files.
-    # Ranks other than 0 train and average only; while rank 0 evaluates they wait at the
-    # next step's first all-reduce.
+    # Every rank evaluates its share of the evaluation sets; only rank 0 logs, writes and
+    # exports.
     callbacks = [NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
     if main_rank:
-        callbacks += [
-            ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
-            SelectionLogger(cell, state, cfg.train.log_every, folder),
-            SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
-                         cfg.train.best_metric, cfg.train.eval_max_batches),
-            Checkpointer(cell, folder, state, cfg.seed,
-                         yaml.safe_dump(cfg.to_dict(), sort_keys=False), cfg.train.best_metric,
-                         world),
-        ]
+        callbacks += [ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
+                      SelectionLogger(cell, state, cfg.train.log_every, folder)]
+    callbacks.append(SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
+                                  cfg.train.best_metric, cfg.train.eval_max_batches,
+                                  rank=rank, world_size=world))
+    if main_rank:
+        callbacks.append(Checkpointer(cell, folder, state, cfg.seed,
+                                      yaml.safe_dump(cfg.to_dict(), sort_keys=False),
+                                      cfg.train.best_metric, world))
         if cfg.train.export_mindir:
             callbacks.append(ExportBest(folder, state, export_best))
     model = Model(cell)

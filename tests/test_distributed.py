@@ -144,6 +144,13 @@ def test_msrun_writes_one_complete_run_folder(msrun_run):
         assert (folder / name).is_file(), name
     assert [(r["epoch"], r["split"]) for r in read_jsonl(folder / "eval.jsonl")] == [
         (e, s) for e in (1, 2, 3) for s in ("val", "test")]
+    # the evaluation is sharded across the ranks and combined: whole sets, recounted
+    saved = np.load(folder / "predictions.npz")
+    for r in read_jsonl(folder / "eval.jsonl")[-2:]:
+        for s, acc in r["acc"].items():
+            pred, label = saved[f"{r['split']}_{s}_pred"], saved[f"{r['split']}_{s}_label"]
+            assert len(label) == r["count"][s] > 0
+            assert acc == pytest.approx(float((pred == label).mean()), abs=1e-12)
     log = (root / "logs" / "worker_1.log").read_text()
     assert "rank 1 of 2 (8 per rank)" in log and "rank 1 done" in log
     assert "run folder:" not in log  # rank 1 writes nothing but its log
