@@ -63,8 +63,11 @@ class ProgressLogger(Callback):
                    [epoch, step] + [f"{v:.6f}" for v in weights])
         # uniform weights (erm, sam, sharpdro_agnostic): no group is the worst
         worst = int(weights.argmax()) if np.ptp(weights) > 1e-7 else "-"
+        # dynamic loss scaling: the scale falls at every skipped (overflowing) step
+        scale = (f" scale {float(self.cell.loss_scale.asnumpy()):g}"
+                 if getattr(self.cell, "scaling", False) else "")
         self.print(f"epoch {epoch} step {step}/{self.state.total_steps} loss {loss:.4f} lr {lr:.4g} "
-                   f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst} "
+                   f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst}{scale} "
                    f"| {format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)} "
                    f"(evaluation included)", flush=True)
 

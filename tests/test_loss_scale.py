@@ -69,7 +69,7 @@ def test_an_overflow_in_pass_two_skips_the_step(graph_mode, algorithm, options):
     _overflow_in(cell, *batch(0), [0, 1])
 
 
-def test_amp_levels_in_a_run_and_their_bad_input(tmp_path, monkeypatch):
+def test_amp_levels_in_a_run_and_their_bad_input(tmp_path, monkeypatch, capsys):
     import json
 
     import train as train_entry
@@ -84,6 +84,9 @@ def test_amp_levels_in_a_run_and_their_bad_input(tmp_path, monkeypatch):
             "--eval_batch_size", "64", "--cache_dir", str(tmp_path / "cache"),
             "--export_mindir", "false"]
     train_entry.main(tiny + ["--run_dir", str(tmp_path / "o2"), "--train.amp_level", "O2"])
+    import re
+
+    assert re.search(r"worst group \d scale 65536 \|", capsys.readouterr().out)  # progress line
     saved = read_checkpoint(str(tmp_path / "o2" / "checkpoints" / "last.ckpt"))
     assert float(saved["loss_scale"].asnumpy()) == 2.0 ** 16  # auto: dynamic scaling with O2
     assert json.loads(saved["run_state"])["epoch"] == 1
