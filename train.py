@@ -241,11 +241,11 @@ def train(args, rest):
             callbacks.append(ExportBest(folder, state, export_best))
     model = Model(cell)
     previous = signal.signal(signal.SIGTERM, _terminate)  # kill/timeout: same clean stop as Ctrl-C
-    epoch = resumed.get("epoch") or 0
+    epoch = resumed.get("epoch") or 0  # the next epoch to train (0-based)
     try:
         # one Model.train call per epoch: each epoch's data is rebuilt from (seed, epoch), so
         # a resumed run gets the same batches as an uninterrupted one
-        for epoch in range(resumed.get("epoch") or 0, cfg.train.epochs):
+        for epoch in range(epoch, cfg.train.epochs):
             model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
                         dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
             if state.stopped:
@@ -306,11 +306,9 @@ def interrupted(folder, epoch, args, rest):
     """Ctrl-C: the partial epoch is dropped (its log rows are cut on resume); say how to go on."""
     python = python_command()
     if folder.has_checkpoint():
-        import json
+        from sharpdro.checkpoint import read_run_state
 
-        from sharpdro.checkpoint import STATE_KEY, read_checkpoint
-
-        saved = json.loads(read_checkpoint(folder.checkpoint("last"))[STATE_KEY])
+        saved = read_run_state(folder.checkpoint("last"))
         print(f"\ninterrupted in epoch {epoch}; the run is kept up to its last checkpoint "
               f"(epoch {saved['epoch']}, step {saved['step']}). Continue with:\n"
               f"  {python} train.py --resume {shlex.quote(str(folder))}", file=sys.stderr)

@@ -47,13 +47,11 @@ def parse_checkpoint_args(parser, argv=None):
 
 def describe_checkpoint(path):
     """'runs/x/checkpoints/best.ckpt (epoch 3, step 1170, best val_worst_acc 75.27 %)'."""
-    import json
-
-    from sharpdro.checkpoint import STATE_KEY, read_checkpoint
+    from sharpdro.checkpoint import read_run_state
 
     try:
-        state = json.loads(read_checkpoint(path)[STATE_KEY])
-    except (ValueError, KeyError):
+        state = read_run_state(path)
+    except ValueError:
         return path  # a plain weights checkpoint: no run state to show
     best = state.get("best_value")
     best = f", best {state['best_metric']} {100 * best:.2f} %" if best is not None else ""

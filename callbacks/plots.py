@@ -1,9 +1,10 @@
 """The two plots of a run folder, drawn from its CSV/JSONL files (matplotlib, Agg)."""
 import csv
-import json
 import os
 
 from sharpdro.atomic import atomic_path
+
+from .run_folder import read_records
 
 
 def _pyplot():
@@ -45,8 +46,7 @@ def plot_group_weights(csv_path, png_path):
 def plot_accuracy_by_severity(jsonl_path, png_path):
     """Accuracy against severity at the last evaluation (validation and test); with several
     evaluations, a second panel with the worst-severity accuracy over the epochs."""
-    with open(jsonl_path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    records = read_records(jsonl_path)
     if not records:
         return None
     plt = _pyplot()

@@ -65,7 +65,7 @@ class ProgressLogger(Callback):
         worst = int(weights.argmax()) if np.ptp(weights) > 1e-7 else "-"
         # dynamic loss scaling: the scale falls at every skipped (overflowing) step
         scale = (f" scale {float(self.cell.loss_scale.asnumpy()):g}"
-                 if getattr(self.cell, "scaling", False) else "")
+                 if self.cell.scaling else "")
         self.print(f"epoch {epoch} step {step}/{self.state.total_steps} loss {loss:.4f} lr {lr:.4g} "
                    f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst}{scale} "
                    f"| {format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)} "

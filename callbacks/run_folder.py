@@ -87,11 +87,7 @@ class RunFolder:
         return None
 
     def eval_records(self):
-        path = self.file(self.EVAL_LOG)
-        if not os.path.isfile(path):
-            return []
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return read_records(self.file(self.EVAL_LOG))
 
     # -- writing ---------------------------------------------------------------------
     def create(self):
@@ -121,6 +117,14 @@ class RunFolder:
     def mark_done(self, text):
         with atomic_path(self.file(self.DONE)) as tmp, open(tmp, "w") as f:
             f.write(text)
+
+
+def read_records(path):
+    """The records of a JSON-lines log ([] if it does not exist)."""
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def keep_up_to_step(path, step):

@@ -62,14 +62,25 @@ def save_train_state(cell, path, run_state):
                            choice_func=lambda name: not name.startswith(SCRATCH_PREFIX))
 
 
+def run_state_of(saved, path):
+    """The run state in a checkpoint's ``saved`` dict (removed from it); ValueError if the
+    checkpoint has none (a plain weights file)."""
+    if STATE_KEY not in saved:
+        raise ValueError(f"{path} is not a training checkpoint of this project (no {STATE_KEY})")
+    return json.loads(saved.pop(STATE_KEY))
+
+
+def read_run_state(path):
+    """The run state (epoch, step, best metric, ...) of the training checkpoint at ``path``."""
+    return run_state_of(read_checkpoint(path), path)
+
+
 def load_train_state(cell, path):
     """Load a ``save_train_state`` checkpoint into a train cell; returns its run_state.
 
     Raises ValueError when the checkpoint does not fit the cell (names the parameters)."""
     saved = read_checkpoint(path)
-    if STATE_KEY not in saved:
-        raise ValueError(f"{path} is not a training checkpoint of this project (no {STATE_KEY})")
-    run_state = json.loads(saved.pop(STATE_KEY))
+    run_state = run_state_of(saved, path)
     wanted = [p for p in cell.get_parameters() if not p.name.startswith(SCRATCH_PREFIX)]
     problems = [f"{p.name}: missing from checkpoint" for p in wanted if p.name not in saved]
     problems += [f"{p.name}: checkpoint {tuple(saved[p.name].shape)} vs model {tuple(p.shape)}"

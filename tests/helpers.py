@@ -138,3 +138,11 @@ DP_CASES = [("erm", "erm", {}), ("groupdro", "groupdro", {"eta": 0.5}),
             ("sharpdro_unsynced", "sharpdro", {"rho": 0.05, "eta": 0.5, "sync_perturbation": False}),
             ("agnostic", "sharpdro_agnostic", {"rho": 0.05, "fraction": 0.5})]
 DP_STEPS = 2
+
+
+def read_jsonl(path):
+    """The records of a JSON-lines file (eval.jsonl)."""
+    import json
+
+    with open(path) as f:
+        return [json.loads(line) for line in f]

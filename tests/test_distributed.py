@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import DP_CASES, DP_STEPS, cell_state, global_batch, make_nobn_cell, run
+from helpers import DP_CASES, DP_STEPS, cell_state, global_batch, make_nobn_cell, read_jsonl, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,13 +119,6 @@ TINY = ["--config", "configs/quickstart.yaml", "--data.dataset", "synthetic", "-
         "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
 
 
-def read_jsonl(path):
-    import json
-
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
 @pytest.fixture(scope="module")
 def msrun_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("msrun_run")
@@ -181,6 +174,19 @@ def test_msrun_checkpoint_evaluates_in_one_process(msrun_run, capsys):
     assert [result["acc"][s] for s in range(6)] == [test["acc"][str(s)] for s in range(6)]
 
 
+def _pids_with(text):
+    """The processes whose command line contains ``text``."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    pids.append(int(name))
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
 def test_msrun_run_killed_mid_epoch_resumes_under_msrun(msrun_run, tmp_path):
     """SIGTERM to msrun's process group after the first checkpoint, then `msrun train.py --resume`: the same
     final weights and evaluations as the uninterrupted msrun run."""
@@ -200,8 +206,14 @@ def test_msrun_run_killed_mid_epoch_resumes_under_msrun(msrun_run, tmp_path):
     while not (out / "checkpoints" / "last.ckpt").exists() and proc.poll() is None:
         assert time.time() < deadline
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGTERM)
+    # msrun starts its workers in sessions of their own: signal every process of this run
+    # (scheduler and workers name the run folder on their command line) and wait for all
+    mine = [pid for pid in _pids_with(str(out)) if pid != os.getpid()]
+    for pid in mine:
+        os.kill(pid, signal.SIGTERM)
     proc.wait(timeout=120)
+    while _pids_with(str(out)) and time.time() < deadline:
+        time.sleep(0.1)
     assert not (out / "done").exists()
     msrun(["train.py", "--resume", str(out)], str(tmp_path / "logs2"))
     assert (out / "done").exists()

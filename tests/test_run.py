@@ -11,6 +11,7 @@ import pytest
 import eval as eval_entry
 import export as export_entry
 import train as train_entry
+from helpers import read_jsonl
 
 TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
         "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
@@ -41,11 +42,6 @@ def read_csv(path):
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     return rows[0], rows[1:]
-
-
-def read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 def test_run_folder_has_every_file_with_the_documented_columns(run_dir):

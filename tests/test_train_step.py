@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import mindspore as ms
-from mindspore import nn
 
 import reference as ref
 from helpers import (G, LR, MOMENTUM, NAME_OF, WD, TinyNet, assert_close, batch, check_state,
