@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import shlex
-import signal
 import sys
 import time
 
@@ -137,10 +136,6 @@ def main(argv=None):
         sys.exit(f"error: {err}")
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def train(args, rest):
     cfg, folder, resume_from = resolve_run(args, rest)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -148,7 +143,7 @@ def train(args, rest):
     import yaml
     from mindspore.train import Model
 
-    from callbacks import (AverageReplicas, Checkpointer, ExportBest, NanGuard, ProgressLogger,
+    from callbacks import (AverageReplicas, Checkpointer, ExportBest, Interrupt, NanGuard, ProgressLogger,
                            RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
@@ -226,7 +221,8 @@ def train(args, rest):
     # this epoch is best.ckpt. At the end: ExportBest after Checkpointer wrote the files.
     # Every rank evaluates its share of the evaluation sets; only rank 0 logs, writes and
     # exports.
-    callbacks = [NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
+    interrupt = Interrupt()  # first: a signal recorded during the step stops before anything logs it
+    callbacks = [interrupt, NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
     if main_rank:
         callbacks += [ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
                       SelectionLogger(cell, state, cfg.train.log_every, folder)]
@@ -240,20 +236,19 @@ def train(args, rest):
         if cfg.train.export_mindir:
             callbacks.append(ExportBest(folder, state, export_best))
     model = Model(cell)
-    previous = signal.signal(signal.SIGTERM, _terminate)  # kill/timeout: same clean stop as Ctrl-C
     epoch = resumed.get("epoch") or 0  # the next epoch to train (0-based)
     try:
-        # one Model.train call per epoch: each epoch's data is rebuilt from (seed, epoch), so
-        # a resumed run gets the same batches as an uninterrupted one
-        for epoch in range(epoch, cfg.train.epochs):
-            model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
-                        dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
-            if state.stopped:
-                break
+        with interrupt:  # Ctrl-C and kill/timeout alike
+            # one Model.train call per epoch: each epoch's data is rebuilt from (seed, epoch),
+            # so a resumed run gets the same batches as an uninterrupted one
+            for epoch in range(epoch, cfg.train.epochs):
+                model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
+                            dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
+                if state.stopped:
+                    break
+            interrupt.check()  # a signal swallowed during the last evaluation
     except KeyboardInterrupt:
         interrupted(folder, epoch + 1, args, rest)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if not main_rank:
         print(f"rank {rank} done in {time.time() - t0:.1f}s")
         return str(folder)
