@@ -11,6 +11,19 @@ from sharpdro.algorithms import create_train_step
 from sharpdro.optim import create_optimizer
 
 
+def textured(n, size, channels, seed=0):
+    """uint8 images N x H x W x C with texture and a gradient, so that blurs and warps have
+    something to move (for the corruption tests)."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    x = ndimage.gaussian_filter(rng.random((n, size, size, channels)), sigma=(0, 1.0, 1.0, 0))
+    x = (x - x.min()) / (x.max() - x.min())
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    x = 0.5 * x + 0.125 * (yy + xx)[None, :, :, None] + 0.15
+    return np.clip(x * 255, 0, 255).astype(np.uint8)
+
+
 def random_arrays(n, channels, size, num_classes, num_groups, seed=0):
     rng = np.random.default_rng(seed)
     return (rng.random((n, channels, size, size), dtype=np.float32),

@@ -4,28 +4,18 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from scipy import ndimage
 
 from datasets.corruptions import (CONSTANTS, NOISE, constant, corrupt, corrupt_reference,
                                   output_pmf)
 from datasets.registry import CORRUPTIONS
+from helpers import textured
 
 SPEC_NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
               "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
               "elastic_transform", "pixelate", "jpeg_compression"]
-# The published constants of these two do not order the change by severity (see the
+# The published constants of these three do not order the change by severity (see the
 # docstring of datasets/corruptions.py); every other corruption must grow.
-NOT_MONOTONE = {"glass_blur", "elastic_transform"}
-
-
-def textured(n, size, channels, seed=0):
-    """A fixed batch with texture and a gradient, so blurs and warps have something to move."""
-    rng = np.random.default_rng(seed)
-    x = ndimage.gaussian_filter(rng.random((n, size, size, channels)), sigma=(0, 1.0, 1.0, 0))
-    x = (x - x.min()) / (x.max() - x.min())
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    x = 0.5 * x + 0.125 * (yy + xx)[None, :, :, None] + 0.15
-    return np.clip(x * 255, 0, 255).astype(np.uint8)
+NOT_MONOTONE = {"glass_blur", "elastic_transform", "frost"}
 
 
 def test_all_spec_corruptions_registered():
@@ -129,3 +119,32 @@ def test_bad_input(bad, message):
     args.update(bad)
     with pytest.raises(ValueError, match=message):
         corrupt(args["images"], args["name"], args["severity"], np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("size,channels", [(32, 3), (28, 1), (64, 3)])
+def test_batched_pixelate_equals_pillow(size, channels):
+    """The batch matrices reproduce Pillow's BOX resampling, fixed-point rounding included."""
+    images = np.random.default_rng(0).integers(0, 256, (6, size, size, channels), dtype=np.uint8)
+    for severity in range(1, 6):
+        c = constant("pixelate", severity, size)
+        out = corrupt(images, "pixelate", severity, np.random.default_rng(0))
+        small = (int(size * c), int(size * c))
+        for img, got in zip(images, out):
+            pil = Image.fromarray(img[..., 0] if channels == 1 else img)
+            want = np.asarray(pil.resize(small, Image.BOX).resize((size, size), Image.BOX))
+            np.testing.assert_array_equal(got, want.reshape(img.shape))
+
+
+@pytest.mark.parametrize("name", NOISE)
+def test_truncation_shifts_the_noise_down_by_half_a_level(name):
+    """rounding="truncate" (the authors' uint8 conversion) samples floor(255 y) instead of
+    rint(255 y): on a mid-grey image about half a grey level darker, never brighter
+    (impulse noise only writes 0, 255 or the pixel itself: no change)."""
+    x = np.full((200, 32, 32, 3), 128, np.uint8)
+    rounded = corrupt(x, name, 3, np.random.default_rng(0)).astype(float)
+    truncated = corrupt(x, name, 3, np.random.default_rng(0), rounding="truncate").astype(float)
+    assert (truncated <= rounded).all()
+    shift = 0.0 if name == "impulse_noise" else 0.5
+    assert rounded.mean() - truncated.mean() == pytest.approx(shift, abs=0.1)
+    with pytest.raises(ValueError, match="rounding must be one of"):
+        corrupt(x[:1], name, 3, np.random.default_rng(0), rounding="floor")
