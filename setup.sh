@@ -22,4 +22,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install --quiet -r requirements.txt
+# the published corruption code and its frost photographs (see requirements.txt)
+.venv/bin/python -m pip install --quiet --no-deps imagecorruptions==1.1.2
 .venv/bin/python -c "import mindspore, numpy; print('mindspore', mindspore.__version__, '| numpy', numpy.__version__)"
