@@ -173,7 +173,7 @@ def train(args, rest):
     if cfg.train.amp_level != "O0":
         net = mixed_precision(net, cfg, data)
     # one schedule: the optimizer steps through it, the progress log prints from it
-    lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch * cfg.train.epochs)
+    lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch, cfg.train.epochs)
     optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
     cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg), world)
     if cfg.train.loss_scale == "dynamic" or (cfg.train.loss_scale == "auto"

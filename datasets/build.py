@@ -14,7 +14,8 @@ from sharpdro.groups import check_group_indices
 
 from . import readers, synthetic  # noqa: F401  (registration)
 from .cache import ArrayCache
-from .corruptions import check_images, corrupt
+from .corruptions import VERSION as CORRUPTIONS_VERSION
+from .corruptions import check_images, corrupt, jpeg_roundtrip
 from .registry import CORRUPTIONS, READERS
 from .split import poisson_shares, split_by_severity
 
@@ -43,6 +44,7 @@ class DataBundle:
     test: dict                         # severity -> EvalSet
     rank: int = 0                      # data parallel: this rank's slice of each batch
     world_size: int = 1
+    sampler: str = "permutation"       # or "replacement" (the authors' sampler)
 
     # derived from the arrays, so they cannot disagree with them
     num_classes = property(lambda self: self.arrays.num_classes)
@@ -59,7 +61,7 @@ class DataBundle:
         images, labels, groups = self.arrays.train
         return train_dataset(images, labels, groups, self.batch_size, self.arrays.mean,
                              self.arrays.std, self.seed, epoch, self.random_crop,
-                             self.rank, self.world_size)
+                             self.rank, self.world_size, self.sampler)
 
 
 def check_data_config(cfg):
@@ -70,8 +72,11 @@ def check_data_config(cfg):
     return poisson_shares(d.num_severity, d.poisson_lambda)
 
 
-def corrupt_in_chunks(images, name, severity, seed, table, desc=None):
-    """Corrupt with one generator consumed chunk by chunk: same pixels on any machine."""
+def corrupt_in_chunks(images, name, severity, seed, table, desc=None, rounding="round",
+                      resave_jpeg=0):
+    """Corrupt with one generator consumed chunk by chunk: same pixels on any machine.
+    ``resave_jpeg`` > 0: then re-save each image as JPEG at that quality (the authors'
+    ImageNet-30 files)."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -80,18 +85,41 @@ def corrupt_in_chunks(images, name, severity, seed, table, desc=None):
     show = desc is not None and len(images) > CHUNK
     # disable=None: tqdm stays quiet when the output is not a terminal (logs, CI)
     for start in tqdm(starts, desc=desc, disable=None if show else True, leave=False):
-        out[start:start + CHUNK] = corrupt(images[start:start + CHUNK], name, severity, rng, table)
+        chunk = corrupt(images[start:start + CHUNK], name, severity, rng, table, rounding)
+        if resave_jpeg:
+            chunk = np.stack([jpeg_roundtrip(img, resave_jpeg) for img in chunk])
+        out[start:start + CHUNK] = chunk
     return out
+
+
+# the names we write, and the authors' (their published ImageNet-30 split)
+LIST_NAMES = {"ours": ("train_severity_{s}.txt", "val.txt"),
+              "authors": ("imagenet30_distribution_{s}.txt", "imagenet30_val.txt")}
+
+
+def list_names(folder):
+    """The naming scheme of the file lists in ``folder``; an error names both if neither."""
+    for train, val in LIST_NAMES.values():
+        if os.path.isfile(os.path.join(folder, train.format(s=0))) and os.path.isfile(
+                os.path.join(folder, val)):
+            return train, val
+    wanted = " or ".join(f"{t.format(s='<s>')} + {v}" for t, v in LIST_NAMES.values())
+    raise ValueError(f"data.file_lists {folder}: no file lists found (expected {wanted})")
 
 
 def _split_from_lists(folder, files, num_severity):
     index = {f: i for i, f in enumerate(files)}
-    per_severity = []
-    for s in range(num_severity + 1):
-        names, _ = readers.read_file_list(os.path.join(folder, f"train_severity_{s}.txt"))
-        per_severity.append(np.asarray([index[n] for n in names], np.int64))
-    val_names, _ = readers.read_file_list(os.path.join(folder, "val.txt"))
-    return per_severity, np.asarray([index[n] for n in val_names], np.int64)
+    train, val = list_names(folder)
+
+    def indices(name):
+        path = os.path.join(folder, name)
+        names, _ = readers.read_file_list(path)
+        missing = [n for n in names if n not in index]
+        if missing:
+            raise ValueError(f"{path}: {len(missing)} file(s) not in the dataset, e.g. {missing[0]}")
+        return np.asarray([index[n] for n in names], np.int64)
+
+    return [indices(train.format(s=s)) for s in range(num_severity + 1)], indices(val)
 
 
 def prepare_arrays(cfg):
@@ -118,7 +146,7 @@ def prepare_arrays(cfg):
             "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
             "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
             "options": reader_options, "val_per_class": d.val_per_class,
-            "file_lists": d.file_lists}
+            "file_lists": d.file_lists, "corruptions_version": CORRUPTIONS_VERSION, "rounding": d.uint8_rounding, "resave_jpeg": d.resave_jpeg}
 
     def corrupted(split, severity, images):
         if severity == 0:
@@ -127,7 +155,8 @@ def prepare_arrays(cfg):
         seed = [cfg.seed, {"train": 2, "val": 3, "test": 4}[split], severity]
         return cache.get(key, lambda: corrupt_in_chunks(
             images, d.corruption, severity, seed, d.corruption_table,
-            desc=f"{d.corruption} {split} severity {severity}"))
+            desc=f"{d.corruption} {split} severity {severity}", rounding=d.uint8_rounding,
+            resave_jpeg=d.resave_jpeg))
 
     images, labels, groups = [], [], []
     for s, idx in enumerate(per_severity):
@@ -168,4 +197,4 @@ def build_data(cfg, rank=0, world_size=1):
     return DataBundle(arrays=arrays, batch_size=cfg.train.batch_size, seed=cfg.seed,
                       random_crop=cfg.data.random_crop,
                       val=eval_sets(arrays.val), test=eval_sets(arrays.test),
-                      rank=rank, world_size=world_size)
+                      rank=rank, world_size=world_size, sampler=cfg.data.sampler)

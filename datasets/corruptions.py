@@ -61,6 +61,7 @@ from scipy import ndimage, special, stats
 from .registry import CORRUPTIONS
 
 TABLES = ("default", "imagenet_c")
+VERSION = 2  # part of the data cache's key: bump when any corruption's output changes
 NOISE = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 
 

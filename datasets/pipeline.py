@@ -1,7 +1,7 @@
 """Batches of (image float32 N x C x H x W normalised, label int32, group int32).
 
-Training: one ``mindspore.dataset`` per epoch whose order, flips and crops are a pure
-function of (seed, epoch). A resumed run therefore sees exactly the batches the
+Training: one ``mindspore.dataset`` per epoch whose order (a permutation, or draws with
+replacement as the authors' sampler), flips and crops are a pure function of (seed, epoch). A resumed run therefore sees exactly the batches the
 uninterrupted run saw, which a shuffle state inside the pipeline cannot promise (MindSpore
 prefetches across epochs). Batches have a fixed size (the remainder is dropped) so graph
 mode compiles once. Augmentation is done in NumPy on whole batches.
@@ -35,7 +35,7 @@ class TrainEpoch:
     exactly the one-process batch, and the order stays a function of (seed, epoch)."""
 
     def __init__(self, images, labels, groups, batch_size, mean, std, seed, epoch,
-                 random_crop=False, flip=True, rank=0, world_size=1):
+                 random_crop=False, flip=True, rank=0, world_size=1, sampler="permutation"):
         if batch_size % world_size:
             raise ValueError(f"train.batch_size {batch_size} is not divisible by the "
                              f"{world_size} ranks")
@@ -45,7 +45,8 @@ class TrainEpoch:
         self.rank = rank
         rng = np.random.default_rng([seed, 10, epoch])
         n = len(labels)
-        self.order = rng.permutation(n)
+        # "replacement": n independent draws, as PyTorch's RandomSampler(replacement=True)
+        self.order = rng.permutation(n) if sampler == "permutation" else rng.integers(0, n, n)
         self.flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
         self.offsets = rng.integers(0, 2 * PAD + 1, (n, 2)) if random_crop else None
 
@@ -68,13 +69,13 @@ class TrainEpoch:
 
 
 def train_dataset(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop=False,
-                  rank=0, world_size=1):
+                  rank=0, world_size=1, sampler="permutation"):
     """The ``mindspore.dataset`` of one training epoch (columns image, label, group); with
     ``world_size`` > 1, this rank's slices of the global batches."""
     import mindspore.dataset as ds
 
     source = TrainEpoch(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop,
-                        rank=rank, world_size=world_size)
+                        rank=rank, world_size=world_size, sampler=sampler)
     return ds.GeneratorDataset(source, column_names=["image", "label", "group"], shuffle=False,
                                python_multiprocessing=False)
 

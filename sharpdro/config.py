@@ -32,6 +32,9 @@ SCHEMA = {
     "mode": Field("graph", str, "MindSpore execution mode", choices=MODES),
     "output_root": Field("runs", str, "parent folder of run folders"),
     "run_dir": Field(None, str, "run folder; default <output_root>/<name>"),
+    "protocol": Field("ours", str, "'authors' behaves like the authors' code where it differs "
+                      "from ours (see AUTHORS_PROTOCOL); keys set explicitly still win",
+                      choices=("ours", "authors")),
     "data": {
         "dataset": Field("synthetic", str, "dataset reader name"),
         "data_dir": Field("data", str, "where the dataset files are"),
@@ -57,7 +60,17 @@ SCHEMA = {
         "random_crop": Field(False, bool, "training augmentation: random crop (pad 4) in "
                              "addition to the horizontal flip"),
         "file_lists": Field(None, str, "imagenet30: folder of file lists to reuse a split "
-                            "(train_severity_<s>.txt, val.txt); null draws and writes them"),
+                            "(train_severity_<s>.txt and val.txt, or the authors' "
+                            "imagenet30_distribution_<s>.txt and imagenet30_val.txt); null "
+                            "draws and writes them"),
+        "sampler": Field("permutation", str, "training order: a permutation per epoch, or "
+                         "n draws with replacement (the authors' code); the last partial "
+                         "batch is dropped either way", choices=("permutation", "replacement")),
+        "uint8_rounding": Field("round", str, "corrupted images to uint8: to the nearest level, "
+                                "or truncated as the authors' code (about 0.5 level darker)",
+                                choices=("round", "truncate")),
+        "resave_jpeg": Field(0, int, "re-save corrupted images as JPEG at this quality, as the "
+                             "authors' ImageNet-30 files are (0 = off)", low=0, high=100),
     },
     "model": {
         "name": Field("small_cnn", str, "model registry name"),
@@ -77,6 +90,10 @@ SCHEMA = {
         "milestones": Field([0.3, 0.6, 0.8], list, "step schedule: fractions of training",
                             item_type=float),
         "gamma": Field(0.2, float, "step schedule: factor at each milestone", low=0.0),
+        "milestone_unit": Field("step", str, "step schedule: 'step' changes the rate at the "
+                                "first step past a milestone; 'epoch' as the authors' code, "
+                                "after the epoch past it (one epoch later)",
+                                choices=("step", "epoch")),
     },
     "train": {
         "epochs": Field(200, int, "training epochs", low=1),
@@ -106,6 +123,36 @@ SCHEMA = {
                              "always one process", choices=("auto", "off")),
     },
 }
+
+
+# protocol: authors. What the authors' code does where ours differs; a preset of defaults:
+# any of these keys set in the file or on the command line keeps its value.
+AUTHORS_PROTOCOL = {
+    "data.sampler": "replacement",
+    "data.uint8_rounding": "truncate",
+    "optim.milestone_unit": "epoch",
+    "data.resave_jpeg": lambda values: 85 if _get(values, "data.dataset") == "imagenet30" else 0,
+}
+
+
+def _get(values, dotted):
+    node = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def apply_protocol(values):
+    """The preset of ``protocol`` filled into ``values`` (nested dicts) where a key is unset."""
+    if values.get("protocol") != "authors":
+        return values
+    for dotted, value in AUTHORS_PROTOCOL.items():
+        if _get(values, dotted) is None:
+            section, key = dotted.split(".")
+            values.setdefault(section, {})[key] = value(values) if callable(value) else value
+    return values
 
 
 class Config(dict):
@@ -219,6 +266,8 @@ def load_config(path=None, overrides=None):
             if not isinstance(node, dict):
                 raise ConfigError(f"{part}: expected a mapping")
         node[parts[-1]] = value
+    if isinstance(values.get("protocol"), str) and isinstance(values.get("data", {}), dict):
+        apply_protocol(values)
     cfg = _build(SCHEMA, values, "")  # unknown keys and types first: the likelier mistake
     if path is not None:
         missing = [key for key in REQUIRED_IN_FILE if not _has(values, key)]
@@ -229,12 +278,7 @@ def load_config(path=None, overrides=None):
 
 
 def _has(values, dotted):
-    node = values
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return node is not None
+    return _get(values, dotted) is not None
 
 
 def _check(cfg):

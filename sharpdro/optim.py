@@ -33,11 +33,15 @@ def create_optimizer(params, lr, momentum=0.9, weight_decay=5e-4, decay_bn_bias=
     return nn.Momentum(groups, learning_rate=lr, momentum=momentum)
 
 
-def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8), gamma=0.2):
+def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8), gamma=0.2,
+                milestone_unit="step", steps_per_epoch=None):
     """Learning rate of every step 0..total_steps-1.
 
     step: multiplied by ``gamma`` at each milestone (a fraction of training); cosine: from
-    base_lr to 0 over training; constant.
+    base_lr to 0 over training; constant. ``milestone_unit`` "step": from the first step at
+    or past round(m * total_steps); "epoch" (the authors' code, which sets the rate after
+    each epoch from that epoch's index): epoch e (0-based) runs at the rate of e - 1, so
+    with 200 epochs the first x``gamma`` epoch is 61, one later than "step" gives.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
@@ -47,13 +51,24 @@ def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8
         return [float(base_lr)] * total_steps
     if schedule == "cosine":
         return [0.5 * base_lr * (1.0 + math.cos(math.pi * s / total_steps)) for s in range(total_steps)]
+    if milestone_unit == "epoch":
+        if not steps_per_epoch or total_steps % steps_per_epoch:
+            raise ValueError(f"milestone_unit 'epoch' needs the steps per epoch; got "
+                             f"{steps_per_epoch} for {total_steps} steps")
+        epochs = total_steps // steps_per_epoch
+        bounds = [int(round(m * epochs)) for m in milestones]
+        return [base_lr * gamma ** sum(s // steps_per_epoch - 1 >= b for b in bounds)
+                for s in range(total_steps)]
+    if milestone_unit != "step":
+        raise ValueError(f"milestone_unit must be 'step' or 'epoch', got {milestone_unit!r}")
     bounds = [int(round(m * total_steps)) for m in milestones]
     return [base_lr * gamma ** sum(s >= b for b in bounds) for s in range(total_steps)]
 
 
-def lr_schedule_from_config(optim_cfg, total_steps):
-    return lr_schedule(optim_cfg["lr"], total_steps, optim_cfg["schedule"],
-                       optim_cfg["milestones"], optim_cfg["gamma"])
+def lr_schedule_from_config(optim_cfg, steps_per_epoch, epochs):
+    return lr_schedule(optim_cfg["lr"], steps_per_epoch * epochs, optim_cfg["schedule"],
+                       optim_cfg["milestones"], optim_cfg["gamma"], optim_cfg["milestone_unit"],
+                       steps_per_epoch)
 
 
 def create_optimizer_from_config(optim_cfg, params, lrs):
