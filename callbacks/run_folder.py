@@ -65,9 +65,10 @@ class RunFolder:
         return os.path.join(self.path, self.EXPORTS,
                             f"model_{source}_batch{batch_size or 'dynamic'}")
 
-    def eval_base(self, source):
-        """evals/test_<source> (.json and .md are added)."""
-        return os.path.join(self.path, self.EVALS, f"test_{source}")
+    def eval_base(self, source, split="test"):
+        """evals/<split>_<source> (.json and .md are added); split "test", or
+        "benchmark_<name>" for a corrupted benchmark."""
+        return os.path.join(self.path, self.EVALS, f"{split}_{source}")
 
     # -- state -----------------------------------------------------------------------
     def exists(self):

@@ -3,7 +3,7 @@
 Knows nothing about training; imports only ``sharpdro.config``/``registry``/``atomic``
 (no MindSpore-dependent parts of ``sharpdro``).
 """
-from .build import DataBundle, build_data, prepare_arrays
+from .build import DataBundle, build_data, dataset_info, prepare_arrays
 from .registry import CORRUPTIONS, READERS
 
-__all__ = ["DataBundle", "build_data", "prepare_arrays", "CORRUPTIONS", "READERS"]
+__all__ = ["DataBundle", "build_data", "dataset_info", "prepare_arrays", "CORRUPTIONS", "READERS"]

@@ -176,6 +176,18 @@ def prepare_arrays(cfg):
                   train_counts=counts)
 
 
+def dataset_info(cfg):
+    """(num_classes, channels, image_size, mean, std) of the config's dataset: what a model
+    trained on it takes, for evaluating it on other files. Reads the dataset (no split, no
+    corruption)."""
+    d = cfg.data
+    READERS.check(d.dataset)
+    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
+                                 **READERS.select_options(d.dataset, d))
+    images = raw["train"][0]
+    return raw["num_classes"], images.shape[-1], images.shape[1], raw["mean"], raw["std"]
+
+
 def build_data(cfg, rank=0, world_size=1):
     """``world_size`` > 1: ``train_epoch`` gives rank ``rank`` its slice of every global
     batch of ``train.batch_size``."""

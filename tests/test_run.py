@@ -460,3 +460,29 @@ def test_a_run_stopped_after_its_last_checkpoint_is_completed_on_resume(run_dir,
     os.remove(copy / "model.mindir")
     train_entry.main(["--resume", str(copy)])
     assert (copy / "done").exists() and (copy / "model.mindir").exists()
+
+
+def test_eval_on_a_corrupted_benchmark_writes_the_table_and_the_ce(run_dir, tmp_path, capsys):
+    """eval.py --benchmark on a CIFAR-10-C-layout folder: the table, .json/.md/.csv in the run
+    folder, and against its own results as the baseline every CE is 100 %."""
+    from datasets.benchmark import make_benchmark
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "tiny-c"
+    make_benchmark(str(folder), rng.integers(0, 256, (10, 12, 12, 1), dtype=np.uint8),
+                   rng.integers(0, 3, 10), ["gaussian_noise", "fog"])
+    summary = eval_entry.main(["--run", run_dir, "--benchmark", str(folder)])
+    out = capsys.readouterr().out
+    prefix = os.path.join(run_dir, "evals", "benchmark_tiny-c_best")
+    for ext in (".json", ".md", ".csv"):
+        assert os.path.isfile(prefix + ext)
+    assert "not found (left out of the means): shot_noise" in out
+    assert sorted(summary["acc"]) == ["fog", "gaussian_noise"]
+    again = eval_entry.main(["--run", run_dir, "--benchmark", str(folder), "--baseline",
+                             prefix + ".json", "--out", str(tmp_path / "again")])
+    errors = [1 - a for c in again["acc"].values() for a in c.values()]
+    if all(e > 0 for e in errors):
+        assert again["mce"] == pytest.approx(1.0)
+    with pytest.raises(SystemExit, match=r"images are \(12, 12, 1\), the model takes"):
+        eval_entry.main(["--run", run_dir, "--benchmark", str(folder), "--image_size", "16",
+                         "--out", str(tmp_path / "bad")])

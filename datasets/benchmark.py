@@ -1,0 +1,183 @@
+"""The official corrupted test sets, read in their published layouts.
+
+- CIFAR-10-C / CIFAR-100-C ("npy"): ``<corruption>.npy`` of N = 5 x n uint8 images
+  (severities 1..5 in order, n each; N x H x W x C, or N x H x W for grey) and
+  ``labels.npy`` (N labels, or n repeated for every severity).
+- Tiny-ImageNet-C / ImageNet-C ("folders"): ``<corruption>/<severity>/<class>/*.JPEG``;
+  classes in sorted order are labels 0..K-1 (the readers' convention), images are resized
+  to the model's side as the ImageNet-30 reader resizes.
+
+``open_benchmark(folder)`` finds the layout and the corruptions; ``Benchmark.sets(...)``
+yields one severity at a time (the .npy files are memory-mapped), so a 2.3 GB CIFAR-10-C
+never sits in memory at once. ``make_benchmark`` writes the npy layout from any test split
+with our corruptions (what tests and the README example use: the real files cannot be
+downloaded here).
+"""
+import os
+
+import numpy as np
+
+from .readers import IMAGE_EXTENSIONS, _list_class_folders, _load_resized
+
+# the 15 corruptions of the benchmark, whose mean is the mCE (Hendrycks & Dietterich 2019)
+STANDARD = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
+            "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
+            "elastic_transform", "pixelate", "jpeg_compression")
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+class BenchmarkError(ValueError):
+    pass
+
+
+class Benchmark:
+    def __init__(self, folder, layout, corruptions):
+        self.folder, self.layout, self.corruptions = folder, layout, corruptions
+
+    @property
+    def missing(self):
+        """Standard corruptions that the folder does not have."""
+        return [c for c in STANDARD if c not in self.corruptions]
+
+    def severities(self, corruption):
+        if self.layout == "npy":
+            return list(SEVERITIES)
+        root = os.path.join(self.folder, corruption)
+        return sorted(int(d) for d in os.listdir(root) if d.isdigit() and int(d) in SEVERITIES)
+
+    def sets(self, corruption, image_size, channels, num_classes):
+        """Yields (severity, images uint8 n x H x W x C, labels int64) of ``corruption``,
+        checked against the model's input (side, channels) and class count."""
+        if self.layout == "npy":
+            yield from self._npy_sets(corruption, image_size, channels, num_classes)
+            return
+        for severity in self.severities(corruption):
+            root = os.path.join(self.folder, corruption, str(severity))
+            classes, files, labels = _list_class_folders(root)
+            if len(classes) != num_classes:
+                raise BenchmarkError(f"{root}: {len(classes)} class folders, the model has "
+                                     f"{num_classes} classes")
+            images = _load_resized(root, files, image_size)
+            if channels == 1:  # a grey model: ITU-R 601 luma, as Pillow's "L"
+                images = np.rint(images @ np.float32([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
+            yield severity, images, labels
+
+    def _labels(self):
+        path = os.path.join(self.folder, "labels.npy")
+        return np.load(path).astype(np.int64).reshape(-1)
+
+    def _npy_sets(self, corruption, image_size, channels, num_classes):
+        path = os.path.join(self.folder, corruption + ".npy")
+        images = np.load(path, mmap_mode="r")
+        if images.ndim == 3:
+            images = images[..., None]
+        labels = self._labels()
+        n_all = len(images)
+        if images.ndim != 4 or images.dtype != np.uint8 or n_all % len(SEVERITIES):
+            raise BenchmarkError(f"{path}: expected uint8 images N x H x W x C with N = 5 x n "
+                                 f"(severities 1..5 in order), got {images.dtype} {images.shape}")
+        n = n_all // len(SEVERITIES)
+        if len(labels) == n:
+            labels = np.tile(labels, len(SEVERITIES))
+        if len(labels) != n_all:
+            raise BenchmarkError(f"{os.path.join(self.folder, 'labels.npy')} has {len(labels)} "
+                                 f"labels; {path} has {n_all} images (5 x {n})")
+        if images.shape[1:] != (image_size, image_size, channels):
+            raise BenchmarkError(f"{path}: images are {images.shape[1:]}, the model takes "
+                                 f"{(image_size, image_size, channels)} (H x W x C)")
+        if labels.min() < 0 or labels.max() >= num_classes:
+            raise BenchmarkError(f"labels.npy: labels must be in 0..{num_classes - 1} for this "
+                                 f"model, found {labels.min()}..{labels.max()}")
+        for i, severity in enumerate(SEVERITIES):
+            part = slice(i * n, (i + 1) * n)
+            yield severity, images[part], labels[part]
+
+
+def open_benchmark(folder):
+    """The layout and corruptions of ``folder``; an error says what was expected."""
+    if not os.path.isdir(folder):
+        raise BenchmarkError(f"benchmark folder {folder} does not exist")
+    entries = sorted(os.listdir(folder))
+    npy = [e[:-4] for e in entries if e.endswith(".npy") and e != "labels.npy"]
+    if npy:
+        if "labels.npy" not in entries:
+            raise BenchmarkError(f"{folder} has <corruption>.npy files but no labels.npy")
+        return Benchmark(folder, "npy", npy)
+
+    def has_severity_folders(name):
+        path = os.path.join(folder, name)
+        return os.path.isdir(path) and any(d.isdigit() for d in os.listdir(path))
+
+    found = [e for e in entries if has_severity_folders(e)]
+    if found:
+        return Benchmark(folder, "folders", found)
+    raise BenchmarkError(
+        f"{folder}: no corrupted test set found; expected <corruption>.npy + labels.npy "
+        "(CIFAR-10-C layout) or <corruption>/<severity>/<class>/<image> "
+        f"({', '.join(IMAGE_EXTENSIONS[:3])}; ImageNet-C layout)")
+
+
+def make_benchmark(folder, images, labels, corruptions=STANDARD, seed=0, table="default",
+                   rounding="round"):
+    """Write ``images`` (uint8 n x H x W x C) corrupted at severities 1..5 in the CIFAR-10-C
+    layout: ``<corruption>.npy`` (5 n images) and ``labels.npy`` (5 n labels)."""
+    from sharpdro.atomic import atomic_path
+
+    from .corruptions import corrupt
+
+    os.makedirs(folder, exist_ok=True)
+    for k, name in enumerate(corruptions):
+        out = np.concatenate([corrupt(images, name, s, np.random.default_rng([seed, k, s]),
+                                      table, rounding) for s in SEVERITIES])
+        with atomic_path(os.path.join(folder, name + ".npy")) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, out)
+    with atomic_path(os.path.join(folder, "labels.npy")) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.tile(np.asarray(labels, np.int64), len(SEVERITIES)))
+
+
+def main(argv=None):
+    """python -m datasets.benchmark --config <yaml> --out <folder> [--num N] [--corruptions a,b]
+
+    Writes the config dataset's test split (its first N images) corrupted at severities
+    1..5 in the CIFAR-10-C layout, with the config's corruption table and rounding: a
+    stand-in for the official files where they cannot be downloaded."""
+    import argparse
+    import sys
+
+    import sharpdro  # noqa: F401  (process settings)
+    from sharpdro import config as C
+
+    from .build import check_data_config
+    from .registry import READERS
+
+    parser = argparse.ArgumentParser(description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--num", type=int, default=0, help="first N test images (0 = all)")
+    parser.add_argument("--corruptions", default=",".join(STANDARD))
+    args, rest = parser.parse_known_args(argv)
+    try:
+        cfg = C.load_config(args.config, rest)
+        check_data_config(cfg)
+        names = args.corruptions.split(",")
+        for name in names:
+            from .registry import CORRUPTIONS
+            CORRUPTIONS.check(name)
+        d = cfg.data
+        raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
+                                     **READERS.select_options(d.dataset, d))
+    except (C.ConfigError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    images, labels = raw["test"]
+    if args.num:
+        images, labels = images[:args.num], labels[:args.num]
+    make_benchmark(args.out, images, labels, names, cfg.seed, d.corruption_table, d.uint8_rounding)
+    print(f"wrote {len(names)} corruption(s) x 5 severities x {len(labels)} {d.dataset} test "
+          f"images to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
