@@ -100,3 +100,17 @@ def test_deliberate_differences_are_the_documented_ones(name, size):
         clean, ours, theirs = both(name, size, severity)
         ratio = np.abs(ours - clean).mean() / np.abs(theirs - clean).mean()
         assert ratio == pytest.approx(expected, rel=band), (severity, ratio)
+
+
+@pytest.mark.parametrize("size,radius,sigma", [(32, 10, 3), (32, 20, 15), (64, 15, 8)])
+def test_the_streak_equals_the_published_motion_blur(size, radius, sigma):
+    """Batched over images and angles, including taps dropped at the image side."""
+    from imagecorruptions.corruptions import _motion_blur
+
+    from datasets.corruptions import streak
+
+    images = textured(12, size, 3, seed=1).astype(np.float32)
+    angles = np.random.default_rng(0).uniform(-135, 45, len(images))
+    ours = streak(images, radius, sigma, angles, chunk=5)
+    for img, angle, got in zip(images, angles, ours):
+        np.testing.assert_allclose(got, _motion_blur(img, radius, sigma, angle), atol=1e-3)
