@@ -116,11 +116,17 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         grad = {k: g1[k] + g2[k] for k in NAMES}
     elif algorithm == "sharpdro_agnostic":  # the group column is not used
         k = max(1, int(round(fraction * n)))
-        selected = np.zeros(n)
-        selected[np.argsort(-ood_score(logits, score), kind="stable")[:k]] = 1.0
-        info["selected"] = selected
         q = _perturbed(p, g1, rho, adaptive)
-        _, cache2 = forward(q, x)
+        logits2, cache2 = forward(q, x)
+        if score == "loss":
+            ranking = loss
+        elif score == "rise":
+            ranking = per_sample_loss(logits2, label) - loss
+        else:
+            ranking = ood_score(logits, score)
+        selected = np.zeros(n)
+        selected[np.argsort(-ranking, kind="stable")[:k]] = 1.0
+        info["selected"] = selected
         g2 = backward(q, cache2, label, selected / k)
         grad = {k_: g1[k_] + g2[k_] for k_ in NAMES}
     else:

@@ -13,7 +13,8 @@ from sharpdro.config import ConfigError, load_config
 from sharpdro.selection import SCORES, num_selected, ood_score, select_top
 
 
-@pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1)])
+@pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1),
+                                            ("loss", 0.25), ("rise", 0.5)])
 def test_steps_match_numpy_reference(mode, score, fraction):
     params = initial_params()
     cell = make_cell("sharpdro_agnostic", params, rho=0.05, score=score, fraction=fraction)
@@ -95,6 +96,29 @@ def test_scores_and_the_selected_fraction():
         assert scores.asnumpy()[mask == 1].min() >= scores.asnumpy()[mask == 0].max(initial=-1)
 
 
+def test_noise_level_is_immerkaers_estimate():
+    """The mean absolute response to Immerkaer's kernel, per image: equal to a NumPy
+    convolution, about sigma * 6 * sqrt(2 / pi) on a flat image with Gaussian noise of
+    sigma (the kernel's weights have squared norm 36), and near zero on smooth content."""
+    from scipy import ndimage
+
+    from sharpdro.selection import noise_level
+
+    rng = np.random.default_rng(0)
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
+    x = rng.normal(0, 1, (3, 2, 9, 11))
+    want = [np.abs(np.stack([ndimage.correlate(img[c], kernel)[1:-1, 1:-1] for c in range(2)])).mean()
+            for img in x]
+    np.testing.assert_allclose(noise_level(ms.Tensor(x.astype(np.float32))).asnumpy(), want, rtol=1e-5)
+    sigmas = np.array([0.0, 0.05, 0.1, 0.2])
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    smooth = 0.3 + 0.2 * np.sin(3 * xx) * yy  # content the kernel should cancel
+    images = smooth[None, None] + sigmas[:, None, None, None] * rng.normal(0, 1, (4, 1, 32, 32))
+    level = noise_level(ms.Tensor(images.astype(np.float32))).asnumpy()
+    assert level[0] < 0.01
+    np.testing.assert_allclose(level[1:], sigmas[1:] * 6 * np.sqrt(2 / np.pi), rtol=0.05)
+
+
 def test_pure_noise_images_are_selected(graph_mode):
     """A model trained on clean images mixed with pure-noise images (random labels: a noise
     image carries no class, like the most severe photon-limited images) is unsure on noise.
@@ -141,10 +165,13 @@ def test_pure_noise_images_are_selected(graph_mode):
     assert (net(ms.Tensor(x_test)).asnumpy().argmax(1) == y_test).mean() > 0.9
     batch_images = np.concatenate([x_test, pure_noise(4, 100)])
     order = rng.permutation(20)
-    logits = net(ms.Tensor(batch_images[order]))
-    for score in SCORES:
+    images = ms.Tensor(batch_images[order])
+    logits = net(images)
+    # loss and rise need labels; noise is not about the model (and these "clean" patterns
+    # are random binary pixels, noisier to Immerkaer's kernel than uniform noise)
+    for score in ("msp", "energy", "entropy"):
         agnostic.score = score
-        mask = agnostic.select(logits).asnumpy()
+        mask = agnostic.select(images, logits, None).asnumpy()
         assert sorted(order[mask == 1]) == [16, 17, 18, 19], score
 
 

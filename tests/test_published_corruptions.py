@@ -79,8 +79,9 @@ def test_deterministic_corruptions_match_within_one_grey_level(name, size):
         for rounding in ("round", "truncate"):
             _, ours, theirs = both(name, size, severity, rounding)
             assert np.abs(ours - theirs).mean() <= 1.0, (severity, rounding)
-        if rounding == "truncate":  # the published code truncates: closer still
-            assert np.abs(ours - theirs).mean() <= 0.6, severity
+        # the published code truncates: with truncation too, within a fifth of a level
+        # (pixelate and jpeg_compression give identical pixels)
+        assert np.abs(ours - theirs).mean() <= 0.25, severity
 
 
 @pytest.mark.parametrize("size", [32, 64])
