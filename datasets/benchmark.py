@@ -150,7 +150,7 @@ def main(argv=None):
     from sharpdro import config as C
 
     from .build import check_data_config
-    from .registry import READERS
+    from .registry import CORRUPTIONS, READERS
 
     parser = argparse.ArgumentParser(description=main.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -164,7 +164,6 @@ def main(argv=None):
         check_data_config(cfg)
         names = args.corruptions.split(",")
         for name in names:
-            from .registry import CORRUPTIONS
             CORRUPTIONS.check(name)
         d = cfg.data
         raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,

@@ -10,7 +10,7 @@ everywhere. No MindSpore import: the config layer reads this before MindSpore lo
 """
 from .field import ConfigError, Field
 
-SCORES = ("msp", "energy", "entropy", "loss", "rise", "noise")
+SCORES = ("msp", "energy", "entropy", "loss", "noise")
 EPS_SOURCES = ("batch", "weighted")
 ABSENT_GROUP_MODES = ("zero", "skip")
 
@@ -24,8 +24,8 @@ ABSENT_GROUPS = Field("zero", str, "a group absent from the batch: 'zero' counts
                       choices=ABSENT_GROUP_MODES)
 SCORE = Field("msp", str, "what picks the worst-case samples: from the pass-1 logits 1 - "
               "max softmax (msp), -logsumexp (energy), softmax entropy; the pass-1 loss "
-              "(loss); the sharpness rise l'_i - l_i (rise: J is then a CVaR of sharpness); "
-              "the image's own noise level (noise)", choices=SCORES)
+              "(loss); the image's own noise level (noise: found the severe images of "
+              "the noise corruptions, see results/)", choices=SCORES)
 SYNC_PERTURBATION = Field(True, bool, "data parallel: every rank perturbs by the epsilon of "
                           "the global batch's gradient (the one-process step); false: each by "
                           "its own slice's (m-sharpness)")

@@ -2,8 +2,8 @@
 
 A per-sample score (higher = more likely corrupted); the highest-scoring fraction of the
 batch forms the worst-case set. Scores: from the logits (``ood_score``), the per-sample
-loss or sharpness rise (computed by the cell), or the image's own noise level
-(``noise_level``), which needs no model at all.
+loss (computed by the cell), or the image's own noise level (``noise_level``), which needs
+no model at all.
 """
 import mindspore as ms
 from mindspore import ops

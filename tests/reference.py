@@ -118,12 +118,7 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         k = max(1, int(round(fraction * n)))
         q = _perturbed(p, g1, rho, adaptive)
         logits2, cache2 = forward(q, x)
-        if score == "loss":
-            ranking = loss
-        elif score == "rise":
-            ranking = per_sample_loss(logits2, label) - loss
-        else:
-            ranking = ood_score(logits, score)
+        ranking = loss if score == "loss" else ood_score(logits, score)
         selected = np.zeros(n)
         selected[np.argsort(-ranking, kind="stable")[:k]] = 1.0
         info["selected"] = selected

@@ -14,7 +14,7 @@ from sharpdro.selection import SCORES, num_selected, ood_score, select_top
 
 
 @pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1),
-                                            ("loss", 0.25), ("rise", 0.5)])
+                                            ("loss", 0.25)])
 def test_steps_match_numpy_reference(mode, score, fraction):
     params = initial_params()
     cell = make_cell("sharpdro_agnostic", params, rho=0.05, score=score, fraction=fraction)
@@ -167,7 +167,7 @@ def test_pure_noise_images_are_selected(graph_mode):
     order = rng.permutation(20)
     images = ms.Tensor(batch_images[order])
     logits = net(images)
-    # loss and rise need labels; noise is not about the model (and these "clean" patterns
+    # loss needs labels; noise is not about the model (and these "clean" patterns
     # are random binary pixels, noisier to Immerkaer's kernel than uniform noise)
     for score in ("msp", "energy", "entropy"):
         agnostic.score = score

@@ -2,9 +2,7 @@
 
 The worst-case set is the ``fraction`` of the batch with the highest ``score``: an OOD
 score of the pass-1 logits (msp, energy, entropy), the pass-1 loss (loss, as JTT and CVaR
-DRO select), the sharpness rise l'_i - l_i itself (rise: J is then the mean rise over the
-top fraction, a CVaR of sharpness), or the image's noise level (noise, see
-``selection.noise_level``). J is the mean sharpness over the set; the update direction is
+DRO select), or the image's noise level (noise, see ``selection.noise_level``). J is the mean sharpness over the set; the update direction is
 grad mean_loss(theta) + grad J(theta + eps). The update never depends on the group column:
 it is read only for the diagnostics that callbacks log (per-group loss and counts, like
 every cell, and ``last_group_selected``: how many of each group's samples were selected),
@@ -34,11 +32,10 @@ class SharpDROAgnostic(TrainStep):
         self.score, self.fraction = score, float(fraction)
         self.last_group_selected = Parameter(Tensor(np.zeros(self.num_groups, np.float32)),
                                              name=LAST_GROUP_SELECTED, requires_grad=False)
-        self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights, has_aux=True)
+        self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
 
     def select(self, image, logits, per_sample):
-        """The worst-case mask of a batch (for every score but "rise", which selects in
-        ``sharpness``). Data parallel: each rank selects the top fraction of its own slice
+        """The worst-case mask of a batch. Data parallel: each rank selects the top fraction of its own slice
         (no all-gather of scores), so the set is the union of the ranks' top fractions,
         not the global batch's top fraction."""
         k = num_selected(logits.shape[0], self.fraction)
@@ -52,13 +49,11 @@ class SharpDROAgnostic(TrainStep):
 
     def sharpness(self, image, label, clean_per_sample, mask):
         """This rank's share of J = mean over the selected samples of l'_i - l_i (every
-        rank selects as many), and the mask (score "rise": the top rises)."""
+        rank selects as many)."""
         per_sample = per_sample_ce(self.network(image), label)
         rise = per_sample - ops.stop_gradient(clean_per_sample)
-        if self.score == "rise":
-            mask = select_top(ops.stop_gradient(rise), num_selected(rise.shape[0], self.fraction))
         mask = ops.stop_gradient(mask)
-        return self.scale_loss((mask * rise).sum() / (mask.sum() * self.world_size)), mask
+        return self.scale_loss((mask * rise).sum() / (mask.sum() * self.world_size))
 
     def construct(self, image, label, group):
         image, old_weights = self.begin(image)
@@ -70,9 +65,8 @@ class SharpDROAgnostic(TrainStep):
         image = ops.depend(image, self.save_stats(loss))
         mask = self.select(image, logits, per_sample)
         image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
-        sharp_out, sharp_grads = self.grad_sharpness(image, label, per_sample, mask)
-        mask = sharp_out[1]
-        sharp_grads = self.unscale(self.all_sum_grads(sharp_grads))
+        sharp_grads = self.unscale(self.all_sum_grads(
+            self.grad_sharpness(image, label, per_sample, mask)[1]))
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
         selected = self.all_sum(group_sums(mask, self.group_loss.one_hot(group)))
