@@ -416,7 +416,7 @@ def frost_folder():
     spec = importlib.util.find_spec("imagecorruptions")
     folder = None if spec is None else os.path.join(list(spec.submodule_search_locations)[0], "frost")
     if folder is None or not all(os.path.isfile(os.path.join(folder, f)) for f in FROST_FILES):
-        raise FileNotFoundError(
+        raise ValueError(  # train.py reports ValueErrors of the data layer as one line
             "frost blends in the published frost photographs, which ship with the "
             "imagecorruptions package: run setup.sh, or `pip install --no-deps "
             "imagecorruptions==1.1.2`")

@@ -148,3 +148,14 @@ def test_truncation_shifts_the_noise_down_by_half_a_level(name):
     assert rounded.mean() - truncated.mean() == pytest.approx(shift, abs=0.1)
     with pytest.raises(ValueError, match="rounding must be one of"):
         corrupt(x[:1], name, 3, np.random.default_rng(0), rounding="floor")
+
+
+def test_frost_without_the_published_photographs_says_how_to_get_them(monkeypatch):
+    import importlib.util
+
+    from datasets import corruptions
+
+    monkeypatch.setattr(corruptions, "_FROST", {})
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="pip install --no-deps imagecorruptions==1.1.2"):
+        corrupt(textured(2, 32, 3), "frost", 1, np.random.default_rng(0))
