@@ -31,6 +31,10 @@ SYNC_PERTURBATION = Field(True, bool, "data parallel: every rank perturbs by the
                           "its own slice's (m-sharpness)")
 FRACTION = Field(0.2, float, "share of the batch in the worst-case set", low=0.0,
                  low_open=True, high=1.0)
+TILT = Field(0.0, float, "weight sample i of the worst-case set by exp(tilt * s_i / mean "
+             "s over the set) for a score s >= 0 (0: the plain mean); leans J towards the "
+             "most extreme images, as the group weights lean towards the worst group",
+             low=0.0)
 
 HPARAMS = {
     "erm": {},
@@ -39,7 +43,8 @@ HPARAMS = {
     "sharpdro": {"rho": RHO, "eta": ETA, "adaptive": ADAPTIVE, "eps_source": EPS_SOURCE,
                  "absent_groups": ABSENT_GROUPS, "sync_perturbation": SYNC_PERTURBATION},
     "sharpdro_agnostic": {"rho": RHO, "adaptive": ADAPTIVE, "score": SCORE,
-                          "fraction": FRACTION, "sync_perturbation": SYNC_PERTURBATION},
+                          "fraction": FRACTION, "tilt": TILT,
+                          "sync_perturbation": SYNC_PERTURBATION},
 }
 
 

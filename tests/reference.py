@@ -84,7 +84,8 @@ def ood_score(logits, score):
 
 
 def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
-         eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2):
+         eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2,
+         tilt=0.0):
     """One step; ``state`` = dict(params, buf, w). Returns (new state, info)."""
     p, buf, w = state["params"], state["buf"], state["w"]
     n = len(label)
@@ -122,7 +123,9 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         selected = np.zeros(n)
         selected[np.argsort(-ranking, kind="stable")[:k]] = 1.0
         info["selected"] = selected
-        g2 = backward(q, cache2, label, selected / k)
+        relative = ranking / (ranking[selected == 1].mean() + 1e-12)
+        weights = selected * np.exp(tilt * (relative - relative[selected == 1].max()))
+        g2 = backward(q, cache2, label, weights / weights.sum())
         grad = {k_: g1[k_] + g2[k_] for k_ in NAMES}
     else:
         raise ValueError(algorithm)

@@ -13,18 +13,20 @@ from sharpdro.config import ConfigError, load_config
 from sharpdro.selection import SCORES, num_selected, ood_score, select_top
 
 
-@pytest.mark.parametrize("score,fraction", [("msp", 0.25), ("energy", 0.5), ("entropy", 0.1),
-                                            ("loss", 0.25)])
-def test_steps_match_numpy_reference(mode, score, fraction):
+@pytest.mark.parametrize("score,fraction,tilt", [("msp", 0.25, 0.0), ("energy", 0.5, 0.0),
+                                                 ("entropy", 0.1, 0.0), ("loss", 0.25, 0.0),
+                                                 ("loss", 0.5, 2.0), ("msp", 0.5, 1.0)])
+def test_steps_match_numpy_reference(mode, score, fraction, tilt):
     params = initial_params()
-    cell = make_cell("sharpdro_agnostic", params, rho=0.05, score=score, fraction=fraction)
+    cell = make_cell("sharpdro_agnostic", params, rho=0.05, score=score, fraction=fraction,
+                     tilt=tilt)
     state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
              "w": np.full(G, 1.0 / G)}
     for i in range(2):
         x, label, group = batch(i)
         loss = run(cell, x, label, group)
         state, info = ref.step("sharpdro_agnostic", state, x, label, group, G, LR, MOMENTUM, WD,
-                               rho=0.05, score=score, fraction=fraction)
+                               rho=0.05, score=score, fraction=fraction, tilt=tilt)
         assert_close(loss.asnumpy(), info["loss"], f"loss, step {i}")
         # the diagnostics every cell keeps, and the selection counted per group
         assert_close(cell.last_group_loss.asnumpy(), info["group_loss"], f"group loss, step {i}")
@@ -179,6 +181,8 @@ def test_pure_noise_images_are_selected(graph_mode):
     ({"score": "odin"}, "score: 'odin' is not one of"),
     ({"fraction": 0.0}, r"fraction: 0.0 must be > 0.0"),
     ({"fraction": 1.5}, r"fraction: 1.5 must be <= 1.0"),
+    ({"score": "energy", "tilt": 1.0}, "tilt needs a score >= 0"),
+    ({"tilt": -1.0}, r"tilt: -1.0 must be >= 0.0"),
     ({"eta": 0.1}, "takes options"),
 ])
 def test_bad_options(options, message):

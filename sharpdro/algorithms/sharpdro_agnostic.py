@@ -26,18 +26,23 @@ class SharpDROAgnostic(TrainStep):
     perturbs = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive, score,
-                 fraction, sync_perturbation):
+                 fraction, tilt, sync_perturbation):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
-        self.score, self.fraction = score, float(fraction)
+        self.score, self.fraction, self.tilt = score, float(fraction), float(tilt)
+        if self.tilt and score == "energy":
+            raise ValueError("tilt needs a score >= 0; energy is negative (use msp, entropy, "
+                             "loss or noise)")
         self.last_group_selected = Parameter(Tensor(np.zeros(self.num_groups, np.float32)),
                                              name=LAST_GROUP_SELECTED, requires_grad=False)
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
 
     def select(self, image, logits, per_sample):
-        """The worst-case mask of a batch. Data parallel: each rank selects the top fraction of its own slice
-        (no all-gather of scores), so the set is the union of the ranks' top fractions,
-        not the global batch's top fraction."""
+        """The worst-case set's weights: 1 for the top fraction of the batch (times
+        exp(tilt * s_i / mean s over the set) with a tilt), 0 elsewhere. Data parallel:
+        each rank selects the top fraction of its own slice (no all-gather of scores), so
+        the set is the union of the ranks' top fractions, not the global batch's top
+        fraction."""
         k = num_selected(logits.shape[0], self.fraction)
         if self.score == "loss":
             score = per_sample
@@ -45,11 +50,16 @@ class SharpDROAgnostic(TrainStep):
             score = noise_level(image)
         else:
             score = ood_score(logits, self.score)
-        return select_top(ops.stop_gradient(score), k)
+        score = ops.stop_gradient(score)
+        mask = select_top(score, k)
+        if not self.tilt:
+            return mask
+        relative = score / ((mask * score).sum() / k + 1e-12)
+        return mask * ops.exp(self.tilt * (relative - (mask * relative).max()))  # no overflow
 
     def sharpness(self, image, label, clean_per_sample, mask):
-        """This rank's share of J = mean over the selected samples of l'_i - l_i (every
-        rank selects as many)."""
+        """This rank's share of J = the weighted mean over the selected samples of
+        l'_i - l_i (``mask`` holds the weights; every rank selects as many)."""
         per_sample = per_sample_ce(self.network(image), label)
         rise = per_sample - ops.stop_gradient(clean_per_sample)
         mask = ops.stop_gradient(mask)
@@ -69,7 +79,8 @@ class SharpDROAgnostic(TrainStep):
             self.grad_sharpness(image, label, per_sample, mask)[1]))
         sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
         sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
-        selected = self.all_sum(group_sums(mask, self.group_loss.one_hot(group)))
+        chosen = (mask > 0).astype(ms.float32)  # counts, whatever the tilt's weights
+        selected = self.all_sum(group_sums(chosen, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
         return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
                           self.finite_flags(global_grads, sharp_grads), old_weights)
