@@ -149,8 +149,8 @@ def main(argv=None):
     import sharpdro  # noqa: F401  (process settings)
     from sharpdro import config as C
 
-    from .build import check_data_config
-    from .registry import CORRUPTIONS, READERS
+    from .build import check_data_config, read_dataset
+    from .registry import CORRUPTIONS
 
     parser = argparse.ArgumentParser(description=main.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,8 +166,7 @@ def main(argv=None):
         for name in names:
             CORRUPTIONS.check(name)
         d = cfg.data
-        raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
-                                     **READERS.select_options(d.dataset, d))
+        raw = read_dataset(cfg)
     except (C.ConfigError, ValueError) as err:
         sys.exit(f"error: {err}")
     images, labels = raw["test"]

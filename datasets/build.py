@@ -122,11 +122,19 @@ def _split_from_lists(folder, files, num_severity):
     return [indices(train.format(s=s)) for s in range(num_severity + 1)], indices(val)
 
 
+def read_dataset(cfg):
+    """The config's dataset as its reader returns it (no split, no corruption)."""
+    d = cfg.data
+    READERS.check(d.dataset)
+    return READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
+                                  **READERS.select_options(d.dataset, d))
+
+
 def prepare_arrays(cfg):
     d = cfg.data
     shares = check_data_config(cfg)
     reader_options = READERS.select_options(d.dataset, d)
-    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed, **reader_options)
+    raw = read_dataset(cfg)
     train_x, train_y = raw["train"]
     test_x, test_y = raw["test"]
     check_images(train_x)
@@ -146,7 +154,8 @@ def prepare_arrays(cfg):
             "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
             "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
             "options": reader_options, "val_per_class": d.val_per_class,
-            "file_lists": d.file_lists, "corruptions_version": CORRUPTIONS_VERSION, "rounding": d.uint8_rounding, "resave_jpeg": d.resave_jpeg}
+            "file_lists": d.file_lists, "corruptions_version": CORRUPTIONS_VERSION,
+            "rounding": d.uint8_rounding, "resave_jpeg": d.resave_jpeg}
 
     def corrupted(split, severity, images):
         if severity == 0:
@@ -180,10 +189,7 @@ def dataset_info(cfg):
     """(num_classes, channels, image_size, mean, std) of the config's dataset: what a model
     trained on it takes, for evaluating it on other files. Reads the dataset (no split, no
     corruption)."""
-    d = cfg.data
-    READERS.check(d.dataset)
-    raw = READERS.get(d.dataset)(data_dir=d.data_dir, seed=cfg.seed,
-                                 **READERS.select_options(d.dataset, d))
+    raw = read_dataset(cfg)
     images = raw["train"][0]
     return raw["num_classes"], images.shape[-1], images.shape[1], raw["mean"], raw["std"]
 

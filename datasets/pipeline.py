@@ -1,9 +1,10 @@
 """Batches of (image float32 N x C x H x W normalised, label int32, group int32).
 
 Training: one ``mindspore.dataset`` per epoch whose order (a permutation, or draws with
-replacement as the authors' sampler), flips and crops are a pure function of (seed, epoch). A resumed run therefore sees exactly the batches the
-uninterrupted run saw, which a shuffle state inside the pipeline cannot promise (MindSpore
-prefetches across epochs). Batches have a fixed size (the remainder is dropped) so graph
+replacement as the authors' sampler), flips and crops are a pure function of (seed,
+epoch). A resumed run therefore sees exactly the batches the uninterrupted run saw,
+which a shuffle state inside the pipeline cannot promise (MindSpore prefetches across
+epochs). Batches have a fixed size (the remainder is dropped) so graph
 mode compiles once. Augmentation is done in NumPy on whole batches.
 
 Evaluation: ``EvalSet`` yields batches in order, one set per severity.

@@ -2,7 +2,8 @@
 
 The worst-case set is the ``fraction`` of the batch with the highest ``score``: an OOD
 score of the pass-1 logits (msp, energy, entropy), the pass-1 loss (loss, as JTT and CVaR
-DRO select), or the image's noise level (noise, see ``selection.noise_level``). J is the mean sharpness over the set; the update direction is
+DRO select), or the image's noise level (noise, see ``selection.noise_level``). J is the
+(optionally tilted) mean sharpness over the set; the update direction is
 grad mean_loss(theta) + grad J(theta + eps). The update never depends on the group column:
 it is read only for the diagnostics that callbacks log (per-group loss and counts, like
 every cell, and ``last_group_selected``: how many of each group's samples were selected),
