@@ -1,15 +1,25 @@
-"""Seconds per train step of ERM, SAM, GroupDRO and SharpDRO (graph mode), and peak RSS.
+"""Seconds per train step of ERM, SAM, GroupDRO and SharpDRO (graph mode) and peak RSS,
+side by side with PyTorch where PyTorch is importable.
 
     python benchmarks/step_time.py [--models wrn28_2,small_cnn] [--batch 128] [--rounds 5]
+                                   [--torch auto|on|off]
 
-Timing: one process per model builds every algorithm's cell and times their steps in
-interleaved rounds (erm, sam, groupdro, sharpdro, erm, ...), so drift in machine speed
-hits all algorithms alike and the ratios to ERM stay meaningful on a noisy machine.
-Peak RSS: each algorithm once more in a process of its own (warm-up + one step).
+Timing: one worker process per framework and model builds every algorithm's step; the
+parent asks for one step at a time, alternating MindSpore and PyTorch and interleaving the
+algorithms (erm: ms, torch; sam: ms, torch; ...), so drift in machine speed hits both
+frameworks and all algorithms alike and the ratios stay meaningful on a noisy machine.
+While one worker steps, the other waits on its pipe and uses no CPU.
+Peak RSS: each (framework, algorithm) once more in a process of its own (warm-up + one step).
+
+The PyTorch side (benchmarks/torch_reference.py, eager mode, ``torch.set_num_threads`` =
+the CPU count) is the same model and algorithm; PyTorch is never a dependency of the
+project: with ``--torch auto`` its columns are left out where it is not installed.
 """
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -22,9 +32,11 @@ MODELS = {"wrn28_2": ("wrn", {"depth": 28, "widen_factor": 2}),
 ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro")
 OPTIONS = {"erm": {}, "sam": {"rho": 0.05}, "groupdro": {"eta": 0.01},
            "sharpdro": {"rho": 0.05, "eta": 0.01}}
+FRAMEWORKS = ("mindspore", "torch")
 
 
 def build(model_key, algorithm, batch, size):
+    """MindSpore: (train-step cell, inputs) for one algorithm on a fixed random batch."""
     import numpy as np
     import mindspore as ms
 
@@ -44,46 +56,103 @@ def build(model_key, algorithm, batch, size):
     return cell, inputs
 
 
-def timed(cell, inputs):
-    start = time.perf_counter()
-    cell(*inputs).asnumpy()  # asnumpy waits for the step to finish
-    return time.perf_counter() - start
+def make_step(framework, model_key, algorithm, batch, size, mode):
+    """A callable that runs one train step and returns when it has finished."""
+    if framework == "torch":
+        import torch
 
+        torch.set_num_threads(os.cpu_count())
+        from torch_reference import Step
 
-def time_model(model_key, algorithms, batch, size, rounds, warmup):
-    cells = {a: build(model_key, a, batch, size) for a in algorithms}
-    for cell, inputs in cells.values():
-        for _ in range(warmup):
-            timed(cell, inputs)
-    times = {a: [] for a in algorithms}
-    for _ in range(rounds):
-        for a, (cell, inputs) in cells.items():
-            times[a].append(timed(cell, inputs))
-    return {a: {"median_s": statistics.median(t), "min_s": min(t)} for a, t in times.items()}
+        return Step(model_key, algorithm, batch, size)
+    import sharpdro  # noqa: F401  (process settings before mindspore loads)
+    from sharpdro.runtime import set_context
 
-
-def peak_rss(model_key, algorithm, batch, size):
-    import resource
-
+    set_context("CPU", mode, seed=0)
     cell, inputs = build(model_key, algorithm, batch, size)
-    for _ in range(2):
-        timed(cell, inputs)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return lambda: cell(*inputs).asnumpy()  # asnumpy waits for the step to finish
 
 
-def child(args, *extra):
-    cmd = [sys.executable, os.path.abspath(__file__), "--batch", str(args.batch), "--size",
-           str(args.size), "--rounds", str(args.rounds), "--warmup", str(args.warmup),
-           "--mode", args.mode] + list(extra)
-    out = subprocess.run(cmd, capture_output=True, text=True)
+def worker(args):
+    """Build the steps, warm them up, then answer one line per request: an algorithm name
+    runs one step and prints its seconds; end of input stops."""
+    steps = {a: make_step(args.framework, args.worker, a, args.batch, args.size, args.mode)
+             for a in args.algorithms.split(",")}
+    for step in steps.values():
+        for _ in range(args.warmup):
+            step()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        start = time.perf_counter()
+        steps[line.strip()]()
+        print(time.perf_counter() - start, flush=True)
+
+
+def peak_rss(args):
+    step = make_step(args.framework, args.rss, args.algorithms, args.batch, args.size, args.mode)
+    for _ in range(args.warmup + 1):
+        step()
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _child_cmd(args, framework, *extra):
+    return [sys.executable, os.path.abspath(__file__), "--framework", framework, "--batch",
+            str(args.batch), "--size", str(args.size), "--warmup", str(args.warmup),
+            "--mode", args.mode] + list(extra)
+
+
+class Worker:
+    def __init__(self, args, framework, model_key, algorithms):
+        self.framework = framework
+        self.proc = subprocess.Popen(
+            _child_cmd(args, framework, "--worker", model_key, "--algorithms", ",".join(algorithms)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise SystemExit(f"{framework} worker for {model_key} failed (see its output above)")
+
+    def step(self, algorithm):
+        self.proc.stdin.write(algorithm + "\n")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{self.framework} worker died during {algorithm}")
+        return float(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def measure_rss(args, framework, model_key, algorithm):
+    out = subprocess.run(_child_cmd(args, framework, "--rss", model_key, "--algorithms", algorithm),
+                         capture_output=True, text=True)
     if out.returncode:
         sys.stderr.write(out.stderr[-3000:])
-        raise SystemExit(f"benchmark child {extra} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"peak RSS child {framework} {model_key} {algorithm} failed")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def time_model(args, model_key, algorithms, frameworks):
+    """{framework: {algorithm: [seconds per round]}}, steps alternating between frameworks."""
+    workers = {f: Worker(args, f, model_key, algorithms) for f in frameworks}
+    times = {f: {a: [] for a in algorithms} for f in frameworks}
+    try:
+        for _ in range(args.rounds):
+            for a in algorithms:
+                for f, w in workers.items():
+                    times[f][a].append(w.step(a))
+    finally:
+        for w in workers.values():
+            w.close()
+    return times
+
+
+def torch_available():
+    return importlib.util.find_spec("torch") is not None
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="wrn28_2,small_cnn")
     parser.add_argument("--algorithms", default=",".join(ALGORITHMS))
     parser.add_argument("--batch", type=int, default=128)
@@ -91,37 +160,58 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--mode", default="graph", choices=["graph", "pynative"])
-    parser.add_argument("--time-model", help=argparse.SUPPRESS)
+    parser.add_argument("--torch", default="auto", choices=["auto", "on", "off"],
+                        help="time the PyTorch reference alongside (auto: where importable)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS processes")
+    parser.add_argument("--framework", default="mindspore", choices=FRAMEWORKS,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--rss", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.rss:
+        return peak_rss(args)
     algorithms = args.algorithms.split(",")
-    if args.time_model or args.rss:
-        import sharpdro  # noqa: F401  (process settings before mindspore loads)
-        from sharpdro.runtime import set_context
-
-        set_context("CPU", args.mode, seed=0)
-        if args.time_model:
-            result = time_model(args.time_model, algorithms, args.batch, args.size, args.rounds,
-                                args.warmup)
-        else:
-            model_key, algorithm = args.rss.split(":")
-            result = peak_rss(model_key, algorithm, args.batch, args.size)
-        print(json.dumps(result))
-        return
+    models = args.models.split(",")
+    for name, given, known in (("algorithm", algorithms, ALGORITHMS), ("model", models, MODELS)):
+        bad = [x for x in given if x not in known]
+        if bad:
+            parser.error(f"unknown {name} {bad}; choose from {list(known)}")
+    if args.torch == "on" and not torch_available():
+        parser.error("--torch on, but PyTorch is not importable here")
+    frameworks = ["mindspore"] + (["torch"] if args.torch != "off" and torch_available() else [])
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX2 (project default)")
     print(f"batch {args.batch}, {args.size}x{args.size}x3, {args.mode} mode, "
-          f"ONEDNN_MAX_CPU_ISA={isa}, {os.cpu_count()} CPUs; {args.rounds} interleaved rounds "
-          f"after {args.warmup} warm-up steps")
-    print(f"{'model':<10} {'algorithm':<9} {'median s':>9} {'min s':>7} {'x ERM':>6} "
-          f"{'peak RSS MiB':>13}")
-    for model_key in args.models.split(","):
-        times = child(args, "--time-model", model_key, "--algorithms", ",".join(algorithms))
-        base = times.get("erm", {}).get("median_s")
+          f"ONEDNN_MAX_CPU_ISA={isa}, {os.cpu_count()} CPUs; {args.rounds} rounds after "
+          f"{args.warmup} warm-up steps, frameworks {' / '.join(frameworks)} alternating step by step")
+    torch_cols = "torch" in frameworks
+    head = f"{'model':<10} {'algorithm':<9} {'ms s':>7} {'min':>6} {'x ERM':>6}"
+    if torch_cols:
+        head += f" {'torch s':>8} {'min':>6} {'ms/torch':>9}"
+    head += f" {'ms RSS MiB':>11}"
+    if torch_cols:
+        head += f" {'torch RSS':>10} {'ms/torch':>9}"
+    print(head)
+    for model_key in models:
+        times = time_model(args, model_key, algorithms, frameworks)
+        med = {f: {a: statistics.median(t) for a, t in times[f].items()} for f in frameworks}
         for a in algorithms:
-            rss = child(args, "--rss", f"{model_key}:{a}")
-            ratio = f"{times[a]['median_s'] / base:6.2f}" if base else "     -"
-            print(f"{model_key:<10} {a:<9} {times[a]['median_s']:9.3f} {times[a]['min_s']:7.3f} "
-                  f"{ratio} {rss:13.0f}", flush=True)
+            ms_t = med["mindspore"][a]
+            base = med["mindspore"].get("erm")
+            row = (f"{model_key:<10} {a:<9} {ms_t:7.3f} {min(times['mindspore'][a]):6.3f} "
+                   + (f"{ms_t / base:6.2f}" if base else f"{'-':>6}"))
+            if torch_cols:
+                t_t = med["torch"][a]
+                row += f" {t_t:8.3f} {min(times['torch'][a]):6.3f} {ms_t / t_t:9.2f}"
+            if args.no_rss:
+                print(row, flush=True)
+                continue
+            rss = {f: measure_rss(args, f, model_key, a) for f in frameworks}
+            row += f" {rss['mindspore']:11.0f}"
+            if torch_cols:
+                row += f" {rss['torch']:10.0f} {rss['mindspore'] / rss['torch']:9.2f}"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
