@@ -7,7 +7,8 @@ import os
 # On CPUs with AVX-512, oneDNN picks a reference convolution kernel that is 20-40x slower
 # than its AVX2 one. setdefault: a user who exports another value keeps it.
 os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-# MindSpore prints many INFO/WARNING lines at start-up; 2 = ERROR, user can override.
+# MindSpore's log level (0 debug, 1 info, 2 warning, 3 error): 2 hides the INFO lines of
+# its start-up; a user who exports another value keeps it.
 os.environ.setdefault("GLOG_v", "2")
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")

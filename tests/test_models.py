@@ -71,3 +71,38 @@ def test_leaky_relu_matches_mindspore(mode):
 
     grad = ms.grad(total)(x).asnumpy()
     np.testing.assert_allclose(grad, np.where(x.asnumpy() > 0, 1.0, 0.1), rtol=1e-6)
+
+
+def test_small_cnn_pooling_matches_maxpool2d(mode):
+    """The training-time pooling (MaxPoolWithArgmax, fast gradient on the CPU) gives
+    nn.MaxPool2d's values and gradient, ties included (ReLU zeros tie in most windows);
+    inference runs nn.MaxPool2d itself."""
+    from mindspore import nn
+    from sharpdro.models.small_cnn import MaxPool2x2
+
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.normal(size=(2, 3, 8, 6)), 0).astype(np.float32)
+    x[0, 0, :2, :2] = 1.5  # a window of four equal positive values
+    x = ms.Tensor(x)
+    weight = ms.Tensor(rng.normal(size=(2, 3, 4, 3)).astype(np.float32))
+    ours, reference = MaxPool2x2(), nn.MaxPool2d(2, 2)
+    assert ours.fast_grad  # these tests run on the CPU
+
+    def grad_of(pool):
+        class Weighted(nn.Cell):
+            def __init__(self):
+                super().__init__()
+                self.pool = pool
+
+            def construct(self, v):
+                return (self.pool(v) * weight).sum()
+
+        return ms.grad(Weighted())(x).asnumpy()
+
+    for train in (True, False):
+        ours.set_train(train)
+        np.testing.assert_array_equal(ours(x).asnumpy(), reference(x).asnumpy())
+        np.testing.assert_array_equal(grad_of(ours), grad_of(reference))
+    ours.set_train(True)
+    g = grad_of(ours)
+    assert g[0, 0, 0, 0] != 0 and np.all(g[0, 0, :2, :2].ravel()[1:] == 0)  # first maximum
