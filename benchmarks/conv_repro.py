@@ -20,7 +20,7 @@ REPEAT = 6
 def mindspore_step(n, c, h, k, s):
     import numpy as np
     import mindspore as ms
-    from mindspore import nn
+    from mindspore import nn, ops
 
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
@@ -36,8 +36,23 @@ def mindspore_step(n, c, h, k, s):
 
     x = ms.Tensor(np.random.randn(n, c, h, h).astype(np.float32))
     dy = ms.Tensor(np.random.randn(n, k, h // s, h // s).astype(np.float32))
-    grad = ms.value_and_grad(Loss(), 0, conv.trainable_params())
-    return lambda: grad(x, dy)[0].asnumpy()
+    # a train step as in a network: the input gradient is needed by the layer below, so
+    # ask for it too, and keep both inside the graph (an SGD step with lr 0 on the weights)
+    loss = Loss()
+    grad = ms.value_and_grad(loss, 0, conv.trainable_params())
+    opt = nn.SGD(conv.trainable_params(), learning_rate=0.0)
+
+    class Step(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.opt = opt
+
+        def construct(self, x, dy):
+            value, (dx, dw) = grad(x, dy)
+            return ops.depend(value + dx.sum(), self.opt(dw))
+
+    step = Step()
+    return lambda: step(x, dy).asnumpy()
 
 
 def torch_step(n, c, h, k, s):
