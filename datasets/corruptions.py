@@ -282,10 +282,10 @@ def _disk(radius, alias_blur):
 
 
 @CORRUPTIONS.register("defocus_blur")
-@images_per_call(CV_MAX_CHANNELS)
 def defocus_blur(x, c, rng):
-    # one filter2D for up to 512 channels of many images (stacking the padded images into
-    # one tall image instead was slower: OpenCV switches to a DFT for large images)
+    # one filter2D per image: stacking the padded images into one tall image was slower
+    # (OpenCV switches to a DFT for the 17 x 17 and larger disks), and so was stacking
+    # them along the channel axis (_on_stacked_channels)
     kernel = _disk(*c)
     # The published grid is at least 17 x 17, but the disk ends at about its radius: crop
     # the border symmetrically (the centre stays the anchor). Weights below 1e-12 (the
@@ -297,7 +297,7 @@ def defocus_blur(x, c, rng):
     reach = int(max(np.abs(rows - centre).max(), np.abs(cols - centre).max()))
     kernel = np.ascontiguousarray(kernel[centre - reach:centre + reach + 1,
                                          centre - reach:centre + reach + 1])
-    return _on_stacked_channels(lambda img: cv2.filter2D(img, -1, kernel), x)
+    return _per_image(lambda img: _keep_channels(cv2.filter2D(img, -1, kernel), img), x)
 
 
 def _gaussian(x, sigma):

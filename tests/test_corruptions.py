@@ -159,3 +159,24 @@ def test_frost_without_the_published_photographs_says_how_to_get_them(monkeypatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="pip install --no-deps imagecorruptions==1.1.2"):
         corrupt(textured(2, 32, 3), "frost", 1, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_stacked_channels_equal_one_call_per_image(channels):
+    """Images side by side along OpenCV's channel axis (several calls of up to 512
+    channels) give what one call per image gives: a filter exactly, a resize to within
+    float rounding of OpenCV's multi-channel path."""
+    import cv2
+
+    from datasets.corruptions import _clipped_zoom, _on_stacked_channels
+
+    rng = np.random.default_rng(0)
+    x = rng.random((600, 12, 10, channels)).astype(np.float32)  # > 512 channels: 2+ calls
+    kernel = rng.random((5, 5)).astype(np.float32)
+    per_image = np.stack([cv2.filter2D(img, -1, kernel).reshape(img.shape) for img in x])
+    np.testing.assert_array_equal(_on_stacked_channels(lambda s: cv2.filter2D(s, -1, kernel), x),
+                                  per_image)
+    zoomed = _on_stacked_channels(lambda s: _clipped_zoom(s, 1.7), x)
+    per_image = np.stack([_clipped_zoom(img, 1.7).reshape(img.shape) for img in x])
+    np.testing.assert_allclose(zoomed, per_image, rtol=0, atol=1e-5)
+    assert zoomed.shape == x.shape and zoomed.flags.c_contiguous
