@@ -799,9 +799,6 @@ def normal_quantiles():
     return _Z[0]
 
 
-_CLIP = np.clip(np.arange(-256, 768), 0, 255).astype(np.uint8)  # level of v + step + 256
-
-
 def _level(y, rounding):
     """uint8 levels of float grey values ``y`` (0..255 scale), in place."""
     if rounding == "round":
@@ -827,11 +824,9 @@ def _noise_chunk(v, u, name, c, rounding):
         if key not in _TABLES:
             steps = 255.0 * c * normal_quantiles()
             steps = np.rint(steps) if rounding == "round" else np.floor(steps)
-            # offset by 256 so that v + step indexes the clipping table _CLIP directly
-            _TABLES[key] = (np.clip(steps, -256, 256) + 256).astype(np.int16)
-        y = np.take(_TABLES[key], u)
-        y += v
-        return np.take(_CLIP, y)
+            _TABLES[key] = np.clip(steps, -256, 256).astype(np.int16)
+        y = _TABLES[key][u] + v.astype(np.int16)
+        return np.clip(y, 0, 255, out=y).astype(np.uint8)
     if name == "speckle_noise":  # v + v c z
         y = normal_quantiles().astype(np.float32)[u]
         y *= np.float32(c)
