@@ -8,6 +8,7 @@ JIT kernels (``jit:avx2``) on blocked ``nChw8c`` memory.
 Standalone on purpose (no project imports): one 3x3 convolution, forward and both
 gradients, timed in each framework, with oneDNN's own log naming the implementation.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -79,10 +80,9 @@ def main():
     env = dict(os.environ, ONEDNN_VERBOSE="1", ONEDNN_MAX_CPU_ISA=os.environ.get(
         "ONEDNN_MAX_CPU_ISA", "AVX2"), GLOG_v="3")
     frameworks = ["mindspore"]
-    try:
-        import torch  # noqa: F401
+    if importlib.util.find_spec("torch") is not None:
         frameworks.append("torch")
-    except ImportError:
+    else:
         print("(PyTorch is not importable: its half is left out)")
     print(f"{os.cpu_count()} CPUs; ms per call, median over {REPEAT} forward + backward calls")
     print("| framework | N x C x H x W -> K | pass | oneDNN implementation | src memory | ms |")

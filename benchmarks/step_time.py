@@ -17,7 +17,6 @@ project: with ``--torch auto`` its columns are left out where it is not installe
 """
 import argparse
 import importlib.util
-import json
 import os
 import resource
 import statistics

@@ -50,7 +50,6 @@ from 8 % to 3 % of the side while the elastic part stays below a pixel) and ``fr
 mid-grey images the change falls back). We keep the published constants rather than
 invent monotone ones.
 """
-import io
 import os
 
 import cv2
@@ -701,7 +700,8 @@ def corrupt(images, name, severity, rng, table="default", rounding="round"):
         return sample_noise(images, name, c, rng, rounding)
     fn = CORRUPTIONS.get(name)
     step = getattr(fn, "batch_images", None) or max(1, PIXELS_PER_CALL // images[0].size)
-    step = min(step, max(1, getattr(fn, "batch_values", step * images[0].size) // images[0].size))
+    if hasattr(fn, "batch_values"):  # images_per_call's bound for large images
+        step = min(step, max(1, fn.batch_values // images[0].size))
     if len(images) <= step:
         return corrupt_reference(images, name, c, rng, rounding)
     out = np.empty_like(images)

@@ -44,18 +44,13 @@ def test_torch_step_equals_ours(graph_mode, algorithm):
     reference = torch_reference.Step("small_cnn", algorithm, BATCH, SIZE)
     start = torch_state(reference)
     net = create_model("small_cnn", 10, 3)
-    ours = [p for p in net.get_parameters()]
+    ours = list(net.get_parameters())
     # same construction order: conv, bn (gamma, beta, mean, var) per stage, then fc
     torch_keys = [k for k in start if k.endswith(("weight", "bias"))]
     buffers = [k for k in start if k.endswith(("running_mean", "running_var"))]
     assert len(ours) == len(torch_keys) + len(buffers)
-    pairs = []
-    trainable = [p for p in ours if p.requires_grad]
-    moving = [p for p in ours if not p.requires_grad]
-    for p, key in zip(trainable, torch_keys):
-        pairs.append((p, key))
-    for p, key in zip(moving, buffers):
-        pairs.append((p, key))
+    pairs = (list(zip([p for p in ours if p.requires_grad], torch_keys))
+             + list(zip([p for p in ours if not p.requires_grad], buffers)))
     for p, key in pairs:
         assert tuple(p.shape) == start[key].shape, (p.name, key)
         p.set_data(ms.Tensor(start[key]))
