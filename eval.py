@@ -1,12 +1,19 @@
-"""Test accuracy per severity.
+"""Test accuracy per severity or group.
 
     python eval.py --run runs/<name>                 (its best, else last, checkpoint)
     python eval.py --config <yaml> --ckpt <file>
     python eval.py --config <yaml> --mindir <file>   (an exported model)
 
-Prints which model it evaluates and a table (accuracy at every severity, mean, worst), and
-writes the table as JSON and Markdown to the run folder's evals/test_<model>.json/.md (a
-model outside a run folder: beside the file; or --out PREFIX).
+Prints which model it evaluates and a table (accuracy at every severity or group, mean,
+worst), and writes the table as JSON and Markdown to the run folder's
+evals/test_<model>.json/.md (a model outside a run folder: beside the file; or --out PREFIX).
+
+    python eval.py --run runs/<name> --data <folder or CSV>
+
+evaluates on other images with the run's preprocessing (size, channels, mean/std): a folder
+(its test/ split if it has one, else the folder itself: <class>/* or <group>/<class>/*) or a
+metadata CSV (its test rows if it has a split column, else every row); per group where the
+data has groups. Classes are matched by name. Writes evals/data_<name>_<model>.json/.md.
 
     python eval.py --run runs/<name> --benchmark <folder> [--baseline <results.json>]
 
@@ -23,7 +30,8 @@ import os
 import sys
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
-from callbacks.cli import add_checkpoint_args, describe_checkpoint, owning_run, parse_checkpoint_args
+from callbacks.cli import (add_checkpoint_args, describe_checkpoint, input_contract, owning_run,
+                           parse_checkpoint_args)
 from sharpdro.runtime import set_context
 
 
@@ -46,6 +54,8 @@ def main(argv=None):
                                             "(CIFAR-10-C or ImageNet-C layout)")
     parser.add_argument("--baseline", help="with --benchmark: a results .json of another model "
                                            "for the normalised corruption error")
+    parser.add_argument("--data", help="a folder or metadata CSV of other images to evaluate on "
+                                       "(with the run's preprocessing; per group where it has groups)")
     args, cfg = parse_checkpoint_args(parser, argv)
     set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
 
@@ -61,21 +71,48 @@ def main(argv=None):
     if args.baseline:
         parser.error("--baseline goes with --benchmark")
     try:
-        data = build_data(cfg)
-        image_shape = (data.in_channels, data.image_size, data.image_size)
-        predict = predictor(args, cfg, data.num_classes, image_shape)
+        if args.data:
+            sets, kind, split = other_data(args, cfg)
+            info = input_contract(args, cfg)
+            image_shape = (info["channels"], info["image_size"], info["image_size"])
+            predict = predictor(args, cfg, len(info["class_names"]), image_shape)
+        else:
+            data = build_data(cfg)
+            sets, kind, split = data.test, data.arrays.group_kind, "test"
+            image_shape = (data.in_channels, data.image_size, data.image_size)
+            predict = predictor(args, cfg, data.num_classes, image_shape)
     except (ValueError, DatasetNotFoundError) as err:
         sys.exit(f"error: {err}")
-    result, _ = evaluate_by_severity(predict, data.test)
+    result, _ = evaluate_by_severity(predict, sets, kind=kind)
     print(format_table(result))
-    out = output_prefix(args, source)
+    out = output_prefix(args, source, split)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    what = f"Accuracy on {args.data}" if args.data else "Test accuracy"
     with atomic_path(out + ".json") as tmp, open(tmp, "w") as f:
-        json.dump({"source": source, **result}, f, indent=2)
+        json.dump({"source": source, "data": args.data or "test", **result}, f, indent=2)
     with atomic_path(out + ".md") as tmp, open(tmp, "w") as f:
-        f.write(f"Test accuracy by severity ({source})\n\n" + markdown_table(result))
+        f.write(f"{what} by {kind} ({source})\n\n" + markdown_table(result))
     print(f"written: {out}.json, {out}.md")
     return result
+
+
+def other_data(args, cfg):
+    """eval.py --data: ({group name: EvalSet}, kind, output split name) with the run's
+    preprocessing; one set "all" where the data has no groups."""
+    from datasets.folders import read_eval_data
+    from datasets.pipeline import EvalSet
+
+    info = input_contract(args, cfg)
+    split, names = read_eval_data(args.data, info["class_names"], info["image_size"],
+                                  info["channels"], cfg.data.cache_dir, cfg.data.columns,
+                                  cfg.data.skip_unreadable)
+    groups = [("all", slice(None))] if names is None else [
+        (name, split.groups == g) for g, name in enumerate(names)]
+    sets = {name: EvalSet(split.images[idx], split.labels[idx], info["mean"], info["std"],
+                          cfg.train.eval_batch_size) for name, idx in groups}
+    print(f"{args.data}: {len(split)} images, {len(sets)} group(s)", flush=True)
+    name = os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
+    return sets, "group", f"data_{name}"
 
 
 def predictor(args, cfg, num_classes, image_shape):
@@ -93,7 +130,6 @@ def benchmark(args, cfg, source):
     """eval.py --benchmark: accuracy on an official corrupted test set (module docstring)."""
     from callbacks.corrupted import (corruption_errors, evaluate_benchmark, format_benchmark,
                                      load_results, write_benchmark)
-    from datasets import dataset_info
     from datasets.benchmark import open_benchmark
     from datasets.readers import DatasetNotFoundError
 
@@ -101,7 +137,9 @@ def benchmark(args, cfg, source):
     try:
         baseline = load_results(args.baseline) if args.baseline else None
         bench = open_benchmark(args.benchmark)
-        num_classes, channels, size, mean, std = dataset_info(cfg)
+        info = input_contract(args, cfg)
+        num_classes, channels, size = len(info["class_names"]), info["channels"], info["image_size"]
+        mean, std = info["mean"], info["std"]
         predict = predictor(args, cfg, num_classes, (channels, size, size))
         print(f"{name}: {bench.layout} layout, {len(bench.corruptions)} corruption(s); "
               f"accuracy (%) at severities 1-5:", flush=True)

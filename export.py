@@ -3,7 +3,7 @@
     python export.py --run runs/<name> [--format MINDIR|ONNX] [--batch_size N]
     python export.py --config <yaml> --ckpt <file> [--file out/model]
 
-The input shape (C x H x W) comes from the config's data. The batch dimension is dynamic
+The input shape (C x H x W) comes from the run's data.json (else the config's data). The batch dimension is dynamic
 for MindIR unless --batch_size is given; ONNX needs a fixed one (default 1). The file goes
 to the run folder's exports/model_<checkpoint>_batch<N|dynamic>.<mindir|onnx> (or --file
 PATH, without extension); an existing file is kept unless --overwrite is given (train.py's
@@ -16,7 +16,8 @@ import os
 import sys
 
 import sharpdro  # noqa: F401  (process settings before mindspore loads)
-from callbacks.cli import add_checkpoint_args, describe_checkpoint, owning_run, parse_checkpoint_args
+from callbacks.cli import (add_checkpoint_args, describe_checkpoint, input_contract, owning_run,
+                           parse_checkpoint_args)
 from sharpdro.deploy import SUFFIX
 from sharpdro.runtime import set_context
 
@@ -52,16 +53,15 @@ def main(argv=None):
         sys.exit(f"{path} exists; pass --overwrite to replace it, or --file for another name")
     set_context(cfg.device_target, "graph", cfg.device_id)
 
-    from datasets import build_data
     from datasets.readers import DatasetNotFoundError
     from sharpdro.checkpoint import create_trained_model
     from sharpdro.deploy import export_and_verify
 
     print(f"exporting {describe_checkpoint(args.ckpt)}", flush=True)
     try:
-        data = build_data(cfg)
-        net = create_trained_model(cfg.model, data.num_classes, data.in_channels, args.ckpt)
-        image_shape = (data.in_channels, data.image_size, data.image_size)
+        info = input_contract(args, cfg)  # the run's data.json: no data is read or built
+        net = create_trained_model(cfg.model, len(info["class_names"]), info["channels"], args.ckpt)
+        image_shape = (info["channels"], info["image_size"], info["image_size"])
         path, diff = export_and_verify(net, image_shape, path[:-len(SUFFIX[args.format])],
                                        args.format, args.batch_size)
     except (ValueError, DatasetNotFoundError) as err:

@@ -88,6 +88,12 @@ def resolve_run(args, rest):
     return cfg, folder, None
 
 
+FILE_READERS = ("imagenet30", "image_folder", "csv")
+# the photon-limited protocol's settings (data.groups: severity)
+SEVERITY_KEYS = ("corruption", "num_severity", "poisson_lambda", "num_per_class", "val_per_class",
+                 "corruption_table", "file_lists", "uint8_rounding", "resave_jpeg")
+
+
 def ignored_settings(cfg):
     """Settings that differ from their default but that the chosen algorithm, schedule,
     model or dataset does not read: one message each (a typo-free key can still do nothing)."""
@@ -112,9 +118,12 @@ def ignored_settings(cfg):
     reader_keys = {k for name in READERS.names() for k in READERS.options(name)}
     check("data", sorted(reader_keys), READERS.options(cfg.data.dataset),
           f"the {cfg.data.dataset} reader does not use it")
-    # file lists are the ImageNet-30 split's (the only reader that returns file names)
-    check("data", ["file_lists"], ("file_lists",) if cfg.data.dataset == "imagenet30" else (),
-          "only imagenet30 reads file lists")
+    # file lists name files: the readers of image files return them
+    check("data", ["file_lists"], ("file_lists",) if cfg.data.dataset in FILE_READERS else (),
+          f"only {', '.join(FILE_READERS)} read file lists")
+    if cfg.data.groups != "severity":
+        check("data", SEVERITY_KEYS, (), f"only data.groups severity (the photon-limited "
+              f"protocol) uses it; data.groups is {cfg.data.groups}")
     model_keys = {k for name in MODELS.names() for k in MODELS.options(name)}
     check("model", sorted(model_keys), MODELS.options(cfg.model.name),
           f"model {cfg.model.name} does not use it")
@@ -157,6 +166,9 @@ def train(args, rest):
     try:  # everything that can be wrong with the input, before the run folder is touched
         ALGORITHMS.check(cfg.algorithm.name)
         MODELS.check(cfg.model.name)
+        if cfg.data.groups == "none" and ALGORITHMS.get(cfg.algorithm.name).uses_group_labels:
+            raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is none; "
+                             "use sharpdro_agnostic (SharpDRO without group labels), erm or sam")
         for message in ignored_settings(cfg):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
@@ -167,7 +179,10 @@ def train(args, rest):
         raise UserError(str(err)) from None
     main_rank = rank == 0  # only rank 0 writes the run folder
     parallel = f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)" if world > 1 else ""
-    print(f"data: {cfg.data.dataset}, {cfg.data.corruption}, {sum(data.train_counts)} training "
+    groups = (f"{cfg.data.corruption} at severities 0..{cfg.data.num_severity}"
+              if cfg.data.groups == "severity" else f"groups {cfg.data.groups}: "
+              + ", ".join(f"{n} ({c})" for n, c in zip(data.group_names, data.train_counts)))
+    print(f"data: {cfg.data.dataset}, {groups}, {sum(data.train_counts)} training "
           f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s){parallel}")
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     if cfg.train.amp_level != "O0":
@@ -175,7 +190,7 @@ def train(args, rest):
     # one schedule: the optimizer steps through it, the progress log prints from it
     lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch, cfg.train.epochs)
     optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
-    cell = create_train_step_from_config(cfg.algorithm, net, optimizer, C.num_groups(cfg), world)
+    cell = create_train_step_from_config(cfg.algorithm, net, optimizer, data.num_groups, world)
     if cfg.train.loss_scale == "dynamic" or (cfg.train.loss_scale == "auto"
                                              and cfg.train.amp_level != "O0"):
         cell.enable_loss_scale()
@@ -202,6 +217,11 @@ def train(args, rest):
         folder.create()
         folder.restart_logs(resumed.get("step"))
         C.save_config(cfg, folder.file(folder.CONFIG))
+        folder.write_json(folder.DATA, data.info())  # the model's input contract
+        if not resumed:
+            from callbacks.plots import plot_group_examples
+
+            plot_group_examples(data.examples(), data.arrays.group_kind, folder.plot("groups"))
         print(f"run folder: {folder}")
 
     state = RunState(data.steps_per_epoch, cfg.train.epochs, cfg.train.max_steps,
@@ -224,11 +244,12 @@ def train(args, rest):
     interrupt = Interrupt()  # first: a signal recorded during the step stops before anything logs it
     callbacks = [interrupt, NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
     if main_rank:
-        callbacks += [ProgressLogger(cell, lrs, state, cfg.train.log_every, folder),
+        callbacks += [ProgressLogger(cell, lrs, state, cfg.train.log_every, folder,
+                                     group_names=data.group_names),
                       SelectionLogger(cell, state, cfg.train.log_every, folder)]
     callbacks.append(SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
                                   cfg.train.best_metric, cfg.train.eval_max_batches,
-                                  rank=rank, world_size=world))
+                                  rank=rank, world_size=world, kind=data.arrays.group_kind))
     if main_rank:
         callbacks.append(Checkpointer(cell, folder, state, cfg.seed,
                                       yaml.safe_dump(cfg.to_dict(), sort_keys=False),

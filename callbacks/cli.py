@@ -66,3 +66,16 @@ def owning_run(path):
         if os.path.isfile(os.path.join(candidate, RunFolder.CONFIG)):
             return RunFolder(candidate)
     return None
+
+
+def input_contract(args, cfg):
+    """What the model takes: {class_names, channels, image_size, mean, std, ...} from the
+    run folder's data.json, else (an older run, or a checkpoint outside a run folder) read
+    from the config's dataset."""
+    folder = args.folder or owning_run(args.ckpt or getattr(args, "mindir", None))
+    info = folder.data_info() if folder is not None else None
+    if info is None:
+        from datasets import dataset_info
+
+        info = dataset_info(cfg)
+    return info

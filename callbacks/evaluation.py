@@ -11,6 +11,9 @@ from .plots import plot_accuracy_by_severity
 from .run_folder import RunFolder
 
 
+PLURAL = {"severity": "severities", "group": "groups"}
+
+
 def predict_set(predict, data, max_batches=0):
     """(predicted labels, true labels, summed negative log-likelihood) of one set."""
     preds, labels, nll = [], [], 0.0
@@ -24,28 +27,31 @@ def predict_set(predict, data, max_batches=0):
     return np.concatenate(preds).astype(np.int32), np.concatenate(labels).astype(np.int32), nll
 
 
-def summarise(per_set):
-    """{severity: (preds, labels, nll)} -> (result, predictions), see evaluate_by_severity."""
+def summarise(per_set, kind="severity"):
+    """{group: (preds, labels, nll)} -> (result, predictions), see evaluate_by_severity."""
     acc, loss, count, predictions = {}, {}, {}, {}
-    for s, (preds, labels, nll) in sorted(per_set.items()):
+    for s, (preds, labels, nll) in per_set.items():  # the groups' own order
         count[s] = len(labels)
         acc[s] = float((preds == labels).mean())
         loss[s] = float(nll) / len(labels)
         predictions[s] = (preds, labels)
     result = {"acc": acc, "loss": loss, "count": count,
-              "mean_acc": sum(acc.values()) / len(acc), "worst_acc": min(acc.values())}
+              "mean_acc": sum(acc.values()) / len(acc), "worst_acc": min(acc.values()),
+              "group_kind": kind}
     return result, predictions
 
 
-def evaluate_by_severity(predict, sets, max_batches=0):
-    """``predict``: float32 N x C x H x W array -> logits array; ``sets``: {severity: set with
-    ``batches(max_batches)`` of (images, labels)}; ``max_batches`` > 0 evaluates only the
-    first batches of each set (smoke runs).
+def evaluate_by_severity(predict, sets, max_batches=0, kind="severity"):
+    """``predict``: float32 N x C x H x W array -> logits array; ``sets``: {group (a severity
+    or a group name): set with ``batches(max_batches)`` of (images, labels)};
+    ``max_batches`` > 0 evaluates only the first batches of each set (smoke runs); ``kind``:
+    what a group is called in tables ("severity" or "group").
 
     Returns (result, predictions): result = {"acc": {s: ...}, "loss": {s: ...}, "count":
-    {s: ...}, "mean_acc", "worst_acc"}; predictions = {s: (predicted, labels)}.
+    {s: ...}, "mean_acc", "worst_acc", "group_kind"}; predictions = {s: (predicted, labels)}.
     """
-    return summarise({s: predict_set(predict, data, max_batches) for s, data in sets.items()})
+    return summarise({s: predict_set(predict, data, max_batches) for s, data in sets.items()},
+                     kind)
 
 
 class ShardedSets:
@@ -74,7 +80,7 @@ class ShardedSets:
             return local
         import mindspore as ms
 
-        keys = [(split, s) for split in sorted(local) for s in sorted(local[split])]
+        keys = [(split, s) for split in sorted(local) for s in local[split]]  # same order on every rank
         nll = self.all_reduce(ms.Tensor(np.array([local[k[0]][k[1]][2] for k in keys],
                                                  np.float64).astype(np.float32))).asnumpy()
         out = {split: {} for split in local}
@@ -98,15 +104,22 @@ def network_predictor(network):
 
 
 def format_table(result):
-    head = "severity | " + " ".join(f"{s:>6}" for s in result["acc"]) + " |   mean  worst"
-    row = "accuracy | " + " ".join(f"{100 * a:6.2f}" for a in result["acc"].values())
+    """Accuracy per group (columns as wide as the group names), mean and worst."""
+    kind = result.get("group_kind", "severity")
+    names = [str(s) for s in result["acc"]]
+    widths = [max(6, len(n)) for n in names]
+    first = max(len(kind), len("accuracy"))
+    head = (f"{kind:<{first}} | " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths))
+            + " |   mean  worst")
+    row = (f"{'accuracy':<{first}} | "
+           + " ".join(f"{100 * a:{w}.2f}" for a, w in zip(result["acc"].values(), widths)))
     return f"{head}\n{row} | {100 * result['mean_acc']:6.2f} {100 * result['worst_acc']:6.2f}"
 
 
 def markdown_table(result):
     levels = [str(s) for s in result["acc"]]
     values = list(result["acc"].values()) + [result["mean_acc"], result["worst_acc"]]
-    return ("| severity | " + " | ".join(levels + ["mean", "worst"]) + " |\n"
+    return (f"| {result.get('group_kind', 'severity')} | " + " | ".join(levels + ["mean", "worst"]) + " |\n"
             + "|---" * (len(levels) + 3) + "|\n"
             + "| accuracy (%) | " + " | ".join(f"{100 * v:.2f}" for v in values) + " |\n")
 
@@ -129,7 +142,7 @@ class SeverityEval(Callback):
     first evaluation, then measured) for the progress ETA."""
 
     def __init__(self, network, splits, state, folder, best_metric="val_worst_acc",
-                 max_batches=0, print_fn=print, rank=0, world_size=1):
+                 max_batches=0, print_fn=print, rank=0, world_size=1, kind="severity"):
         """Data parallel (``world_size`` > 1): every rank evaluates its share of each set
         and the results are combined (measured 1.26x faster than rank 0 alone with 2
         processes on 2 cores, benchmarks/eval_sharding.py); only rank 0 writes or prints."""
@@ -140,7 +153,7 @@ class SeverityEval(Callback):
         self.network, self.state, self.folder = network, state, folder
         self.splits = self.sharded.shards
         self.best_metric, self.max_batches = best_metric, max_batches
-        self.print = print_fn
+        self.print, self.kind = print_fn, kind
         self.last = {}
 
     def _predict(self):
@@ -176,7 +189,7 @@ class SeverityEval(Callback):
                      if self.max_batches else len(d)
                      for sets in self.sharded.full.values() for d in sets.values())
         self.print(f"evaluating after epoch {epoch}: {', '.join(self.splits)} at "
-                   f"{len(next(iter(self.splits.values())))} severities, {images} images "
+                   f"{len(next(iter(self.splits.values())))} {PLURAL.get(self.kind, self.kind)}, {images} images "
                    f"(about {self.state.eval_seconds or 0:.0f}s)", flush=True)
         self.network.set_train(False)
         try:
@@ -187,7 +200,7 @@ class SeverityEval(Callback):
             self.network.set_train(True)
         predictions = {}
         for split, per_set in self.sharded.combine(local).items():
-            self.last[split], predictions[split] = summarise(per_set)
+            self.last[split], predictions[split] = summarise(per_set, self.kind)
             self.print(f"[{split} after epoch {epoch}]\n{format_table(self.last[split])}",
                        flush=True)
         if self.writer:

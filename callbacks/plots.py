@@ -1,6 +1,9 @@
-"""The two plots of a run folder, drawn from its CSV/JSONL files (matplotlib, Agg)."""
+"""The plots of a run folder: group weights and accuracy by group, drawn from its CSV/JSONL
+files, and a grid of training images per group (matplotlib, Agg)."""
 import csv
 import os
+
+import numpy as np
 
 from sharpdro.atomic import atomic_path
 
@@ -23,7 +26,7 @@ def _save(fig, path):
 
 
 def plot_group_weights(csv_path, png_path):
-    """Worst-case group weights over training steps, one line per severity group."""
+    """Worst-case group weights over training steps, one line per group (the columns w_<name>)."""
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
     header, rows = rows[0], rows[1:]
@@ -33,19 +36,19 @@ def plot_group_weights(csv_path, png_path):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = [int(r[1]) for r in rows]
     for j, name in enumerate(header[2:], start=2):
-        ax.plot(steps, [float(r[j]) for r in rows], label=f"severity {name[2:]}")
+        ax.plot(steps, [float(r[j]) for r in rows], label=name[2:])
     ax.set_xlabel("step")
     ax.set_ylabel("group weight")
     ax.set_title("worst-case group weights")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=2, title="group", title_fontsize=7)
     _save(fig, png_path)
     plt.close(fig)
     return png_path
 
 
 def plot_accuracy_by_severity(jsonl_path, png_path):
-    """Accuracy against severity at the last evaluation (validation and test); with several
-    evaluations, a second panel with the worst-severity accuracy over the epochs."""
+    """Accuracy per severity or group at the last evaluation (validation and test); with
+    several evaluations, a second panel with the worst group's accuracy over the epochs."""
     records = read_records(jsonl_path)
     if not records:
         return None
@@ -57,14 +60,16 @@ def plot_accuracy_by_severity(jsonl_path, png_path):
         fig, left = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
         right = None
     last_epoch = epochs[-1]
+    kind = records[-1].get("group_kind", "severity")
     for r in records:
         if r["epoch"] == last_epoch:
-            levels = [int(s) for s in r["acc"]]
-            left.plot(levels, [100 * a for a in r["acc"].values()], marker="o", label=r["split"])
-            left.set_xticks(levels)
-    left.set_xlabel("severity (0 = clean)")
+            names = list(r["acc"])  # groups as positions: names need not be numbers
+            left.plot(range(len(names)), [100 * a for a in r["acc"].values()], marker="o",
+                      label=r["split"])
+            left.set_xticks(range(len(names)), names, rotation=30 if len(names) > 8 else 0)
+    left.set_xlabel("severity (0 = clean)" if kind == "severity" else kind)
     left.set_ylabel("accuracy (%)")
-    left.set_title(f"accuracy by severity, epoch {last_epoch}")
+    left.set_title(f"accuracy by {kind}, epoch {last_epoch}")
     left.grid(alpha=0.3)
     left.legend()
     if right is not None:
@@ -73,11 +78,37 @@ def plot_accuracy_by_severity(jsonl_path, png_path):
             if points:
                 right.plot(*zip(*points), marker=".", label=f"{split}")
         right.set_xlabel("epoch")
-        right.set_ylabel("worst-severity accuracy (%)")
-        right.set_title("worst severity over training")
+        right.set_ylabel(f"worst-{kind} accuracy (%)")
+        right.set_title(f"worst {kind} over training")
         right.xaxis.get_major_locator().set_params(integer=True)
         right.grid(alpha=0.3)
         right.legend()
+    _save(fig, png_path)
+    plt.close(fig)
+    return png_path
+
+
+def plot_group_examples(examples, kind, png_path):
+    """A grid: one row per group (``examples``: {name: uint8 N x H x W x C}), a few training
+    images each, so that "severity 5" or "moonless" can be seen, not only read."""
+    if not examples:
+        return None
+    plt = _pyplot()
+    rows, cols = len(examples), max(len(x) for x in examples.values())
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1.2, 1.1 * rows + 0.3),
+                             squeeze=False)
+    for r, (name, images) in enumerate(examples.items()):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(images):
+                img = np.asarray(images[c])
+                ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
+        axes[r][0].set_ylabel(str(name), rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"training images per {kind}", fontsize=9)
     _save(fig, png_path)
     plt.close(fig)
     return png_path

@@ -29,14 +29,18 @@ class ProgressLogger(Callback):
     ETA (training plus the evaluations still to come), and a row in ``train_log.csv`` and
     ``group_weights.csv``; at the end of the run, ``plots/group_weights.png``."""
 
-    def __init__(self, cell, lrs, state, every, folder, print_fn=print):
+    def __init__(self, cell, lrs, state, every, folder, print_fn=print, group_names=None):
+        """``group_names``: the column suffixes (default 0..G-1, the severities)."""
         super().__init__()
         self.cell, self.lrs, self.state, self.every = cell, lrs, state, every
         self.folder, self.print = folder, print_fn
-        groups = cell.num_groups
+        names = list(range(cell.num_groups)) if group_names is None else list(group_names)
+        if len(names) != cell.num_groups:
+            raise ValueError(f"{len(names)} group names for {cell.num_groups} groups")
+        self.names = names
         self.log_header = (["epoch", "step", "loss", "lr", "seconds"]
-                           + [f"group_loss_{s}" for s in range(groups)])
-        self.weights_header = ["epoch", "step"] + [f"w_{s}" for s in range(groups)]
+                           + [f"group_loss_{n}" for n in names])
+        self.weights_header = ["epoch", "step"] + [f"w_{n}" for n in names]
         self.start = self.first_step = None
 
     def on_train_step_end(self, run_context):
@@ -62,7 +66,7 @@ class ProgressLogger(Callback):
         append_row(self.folder.file(RunFolder.GROUP_WEIGHTS), self.weights_header,
                    [epoch, step] + [f"{v:.6f}" for v in weights])
         # uniform weights (erm, sam, sharpdro_agnostic): no group is the worst
-        worst = int(weights.argmax()) if np.ptp(weights) > 1e-7 else "-"
+        worst = self.names[int(weights.argmax())] if np.ptp(weights) > 1e-7 else "-"
         # dynamic loss scaling: the scale falls at every skipped (overflowing) step
         scale = (f" scale {float(self.cell.loss_scale.asnumpy()):g}"
                  if self.cell.scaling else "")

@@ -3,13 +3,15 @@
 
     runs/<name>/
       config.yaml           the resolved config (loads again as a config)
+      data.json             the model's input contract: class names, channels, image size,
+                            mean/std, group kind and names (eval.py, export.py read it)
       train_log.csv         every log_every steps: epoch, step, loss, lr, seconds, group_loss_*
       group_weights.csv     every log_every steps: epoch, step, w_*
       selection.csv         sharpdro_agnostic: epoch, step, share_*, rate_*
       eval.jsonl            one line per evaluation and split
       predictions.npz       the latest evaluation's predictions
       checkpoints/          last.ckpt, best.ckpt
-      plots/                group_weights.png, accuracy_by_severity.png
+      plots/                groups.png, group_weights.png, accuracy_by_severity.png
       model.mindir          the best model, dynamic batch (written by train.py)
       exports/              export.py's files, named by checkpoint, batch and format
       evals/                eval.py's results, named by what was evaluated
@@ -28,6 +30,7 @@ from sharpdro.atomic import atomic_path
 
 class RunFolder:
     CONFIG = "config.yaml"
+    DATA = "data.json"
     TRAIN_LOG = "train_log.csv"
     GROUP_WEIGHTS = "group_weights.csv"
     SELECTION = "selection.csv"
@@ -41,7 +44,7 @@ class RunFolder:
     DONE = "done"
     LOGS = (TRAIN_LOG, GROUP_WEIGHTS, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
-    FILES = (CONFIG, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE)
+    FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE)
     CHECKPOINT_NAMES = ("best", "last")  # the order a run's model is picked in
 
     def __init__(self, path):
@@ -86,6 +89,18 @@ class RunFolder:
             if os.path.isfile(self.checkpoint(name)):
                 return self.checkpoint(name)
         return None
+
+    def data_info(self):
+        """data.json as a dict, or None (a run from before it existed)."""
+        path = self.file(self.DATA)
+        if not os.path.isfile(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def write_json(self, name, value):
+        with atomic_path(self.file(name)) as tmp, open(tmp, "w") as f:
+            json.dump(value, f, indent=1)
 
     def eval_records(self):
         return read_records(self.file(self.EVAL_LOG))

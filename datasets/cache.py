@@ -46,8 +46,9 @@ class ArrayCache:
         name = key_name(key)
         return os.path.join(self.root, name + ".npy"), os.path.join(self.root, name + ".json")
 
-    def load(self, key):
-        """The cached array, or None if absent or damaged."""
+    def load(self, key, mmap=False):
+        """The cached array, or None if absent or damaged; ``mmap``: memory-mapped read-only
+        (pages are read when used, so a large array does not have to fit in memory)."""
         path, manifest_path = self.paths(key)
         if not (os.path.isfile(path) and os.path.isfile(manifest_path)):
             return None
@@ -56,7 +57,7 @@ class ArrayCache:
                 manifest = json.load(f)
             if _checksum(path) != manifest["sha256"]:
                 raise ValueError("checksum mismatch")
-            array = np.load(path, allow_pickle=False)
+            array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
             if list(array.shape) != manifest["shape"] or str(array.dtype) != manifest["dtype"]:
                 raise ValueError("shape or dtype mismatch")
             return array

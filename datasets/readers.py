@@ -1,4 +1,6 @@
-"""Dataset readers, one registry: each returns uint8 N x H x W x C images and int64 labels.
+"""Dataset readers, one registry: each returns a :class:`datasets.source.Source` (uint8
+N x H x W x C images, int64 labels, class names, the dataset's mean/std). The readers of
+the user's own files (image folders, a metadata CSV) are in ``datasets/folders.py``.
 
 No reader downloads anything. A reader that cannot find its files raises
 ``DatasetNotFoundError`` naming the files it expected, every path it searched and how to
@@ -13,6 +15,7 @@ import numpy as np
 from sharpdro.atomic import atomic_path
 
 from .registry import READERS
+from .source import Source, Split, numbered
 
 FASHION_MNIST_SYSTEM_DIR = "/usr/share/datasets/fashion-mnist"
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)
@@ -20,6 +23,10 @@ CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # Computed once over the 60000 Fashion-MNIST training images (pixels / 255).
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -74,9 +81,9 @@ def read_fashion_mnist(data_dir="data", seed=0):
                              "the four idx files from github.com/zalandoresearch/fashion-mnist "
                              "into data_dir")
         images, labels = read_idx(paths[0]), read_idx(paths[1])
-        out[split] = (images[..., None], labels.astype(np.int64))
-    return dict(out, num_classes=10, default_num_per_class=5000,
-                mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD)
+        out[split] = Split(images[..., None], labels)
+    return Source(out["train"], out["test"], FASHION_MNIST_CLASSES, default_num_per_class=5000,
+                  mean=FASHION_MNIST_MEAN, std=FASHION_MNIST_STD)
 
 
 # -- CIFAR-10/100 (python pickles or CIFAR-10 binary) ---------------------------------------
@@ -91,7 +98,7 @@ def _cifar_pickles(paths, label_key):
         batch = _unpickle(path)
         images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.append(np.asarray(batch[label_key], np.int64))
-    return np.concatenate(images), np.concatenate(labels)
+    return Split(np.concatenate(images), np.concatenate(labels))
 
 
 def _cifar10_binary(paths):
@@ -103,7 +110,7 @@ def _cifar10_binary(paths):
         raw = raw.reshape(-1, 3073)
         labels.append(raw[:, 0].astype(np.int64))
         images.append(raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-    return np.concatenate(images), np.concatenate(labels)
+    return Split(np.concatenate(images), np.concatenate(labels))
 
 
 @READERS.register("cifar10")
@@ -126,7 +133,8 @@ def read_cifar10(data_dir="data", seed=0):
                              "cifar-10-binary.tar.gz from www.cs.toronto.edu/~kriz/cifar.html "
                              "and unpack it into data_dir")
         out = {"train": _cifar10_binary(train), "test": _cifar10_binary(test)}
-    return dict(out, num_classes=10, default_num_per_class=4000, mean=CIFAR10_MEAN, std=CIFAR10_STD)
+    return Source(out["train"], out["test"], CIFAR10_CLASSES, default_num_per_class=4000,
+                  mean=CIFAR10_MEAN, std=CIFAR10_STD)
 
 
 @READERS.register("cifar100")
@@ -135,10 +143,12 @@ def read_cifar100(data_dir="data", seed=0):
     for folder in folders:
         train, test = os.path.join(folder, "train"), os.path.join(folder, "test")
         if os.path.isfile(train) and os.path.isfile(test):
-            out = {"train": _cifar_pickles([train], b"fine_labels"),
-                   "test": _cifar_pickles([test], b"fine_labels")}
-            return dict(out, num_classes=100, default_num_per_class=400,
-                        mean=CIFAR100_MEAN, std=CIFAR100_STD)
+            meta = os.path.join(folder, "meta")
+            names = ([n.decode() for n in _unpickle(meta)[b"fine_label_names"]]
+                     if os.path.isfile(meta) else numbered(100))
+            return Source(_cifar_pickles([train], b"fine_labels"),
+                          _cifar_pickles([test], b"fine_labels"), names,
+                          default_num_per_class=400, mean=CIFAR100_MEAN, std=CIFAR100_STD)
     raise _not_found("cifar100", ["cifar-100-python/train", "cifar-100-python/test"], folders,
                      "download cifar-100-python.tar.gz from www.cs.toronto.edu/~kriz/cifar.html "
                      "and unpack it into data_dir")
@@ -180,10 +190,9 @@ def read_imagenet30(data_dir="data", seed=0, image_size=64):
     out = {}
     for split, root in roots.items():
         classes, files, labels = _list_class_folders(root)
-        out[split] = (_load_resized(root, files, image_size), labels)
-        out[split + "_files"] = files
-    return dict(out, num_classes=len(classes), default_num_per_class=1000,
-                mean=IMAGENET_MEAN, std=IMAGENET_STD)
+        out[split] = Split(_load_resized(root, files, image_size), labels, files=files)
+    return Source(out["train"], out["test"], classes, default_num_per_class=1000,
+                  mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def write_file_lists(folder, files, labels, per_severity_idx, val_idx):

@@ -7,6 +7,7 @@ hurts. Pools: 600 training and 100 test images per class.
 import numpy as np
 
 from .registry import READERS
+from .source import Source, Split, numbered
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 600, 100
 CONTRAST = 0.12
@@ -29,19 +30,17 @@ def _images(templates, per_class, rng):
         out[i] = np.roll(templates[label], (dy, dx), axis=(0, 1))
     out += rng.normal(0, 0.05, out.shape)
     images = np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int64)
+    return Split(images, labels)
 
 
 @READERS.register("synthetic", options=("image_size", "channels", "num_classes"))
 def read_synthetic(data_dir=None, image_size=None, channels=None, num_classes=None, seed=0):
-    """-> dict(train=(images N x H x W x C uint8, labels), test=(...)). ``data_dir`` unused;
-    None (the config's null) takes the default 32 px, 3 channels, 10 classes."""
+    """-> Source (images N x H x W x C uint8). ``data_dir`` unused; None (the config's null)
+    takes the default 32 px, 3 channels, 10 classes."""
     image_size, channels, num_classes = image_size or 32, channels or 3, num_classes or 10
     rng = np.random.default_rng([seed, 7])
     templates = _templates(num_classes, image_size, channels, rng)
-    return {"train": _images(templates, TRAIN_PER_CLASS, rng),
-            "test": _images(templates, TEST_PER_CLASS, rng),
-            "num_classes": num_classes,
-            "default_num_per_class": 400,
-            # mid-grey, low-contrast images
-            "mean": (0.5,) * channels, "std": (0.06,) * channels}
+    return Source(_images(templates, TRAIN_PER_CLASS, rng), _images(templates, TEST_PER_CLASS, rng),
+                  numbered(num_classes), default_num_per_class=400,
+                  # mid-grey, low-contrast images
+                  mean=(0.5,) * channels, std=(0.06,) * channels)

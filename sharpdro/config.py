@@ -21,6 +21,7 @@ from .registry import closest
 from .runtime import DEVICE_TARGETS, MODES
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
+GROUP_SOURCES = ("severity", "given", "none")  # data.groups (datasets/build.py registers each)
 BEST_METRICS = ("val_worst_acc", "val_mean_acc")
 
 
@@ -36,8 +37,24 @@ SCHEMA = {
                       "from ours (see AUTHORS_PROTOCOL); keys set explicitly still win",
                       choices=("ours", "authors")),
     "data": {
-        "dataset": Field("synthetic", str, "dataset reader name"),
-        "data_dir": Field("data", str, "where the dataset files are"),
+        "dataset": Field("synthetic", str, "dataset reader name (image_folder and csv: your "
+                         "own images)"),
+        "data_dir": Field("data", str, "where the dataset files are (image_folder: ROOT of "
+                          "ROOT/{train,val,test}/[<group>/]<class>/*)"),
+        "groups": Field("severity", str, "where groups come from: 'severity' makes them by "
+                        "the photon-limited protocol (Poisson split + data.corruption); "
+                        "'given' takes them from the data (a folder level or a CSV column); "
+                        "'none': no group labels (erm, sam, sharpdro_agnostic)",
+                        choices=GROUP_SOURCES),
+        "metadata": Field(None, str, "csv: the metadata CSV (columns path, label, optional "
+                          "group and split)"),
+        "columns": Field({}, dict, "csv: column names for the roles path, label, group, split "
+                         "where they differ, e.g. {label: y, group: place}"),
+        "val_fraction": Field(0.1, float, "where the data has no validation (or test) split: "
+                              "the share carved from the training images, stratified by class "
+                              "and group", low=0.0, high=0.9, low_open=True),
+        "skip_unreadable": Field(False, bool, "image_folder/csv: skip unreadable or truncated "
+                                 "image files (counted) instead of stopping"),
         "corruption": Field("gaussian_noise", str, "corruption applied at severities 1..S"),
         "num_severity": Field(5, int, "S: severities 1..S plus clean 0 make S+1 groups",
                               low=1, high=5),
@@ -48,10 +65,13 @@ SCHEMA = {
         "val_per_class": Field(None, int, "validation images per class: null = all the "
                                "training images not in the training set (SPEC); a cap "
                                "makes frequent evaluation cheaper", low=1),
-        # the real datasets' shapes come from their files; null = the synthetic reader's default
-        "image_size": Field(None, int, "synthetic data only: image side in pixels (null = 32)",
+        # the built-in datasets' shapes come from their files
+        "image_size": Field(None, int, "synthetic, image_folder, csv: image side in pixels "
+                            "(synthetic: null = 32; own images: null = their most common "
+                            "shorter side, at most 224; shorter side resized, centre cropped)",
                             low=4),
-        "channels": Field(None, int, "synthetic data only: channels (null = 3)", low=1),
+        "channels": Field(None, int, "synthetic, image_folder, csv: channels (synthetic: null "
+                          "= 3; own images: 1 or 3, null = what most images are)", low=1),
         "num_classes": Field(None, int, "synthetic data only: classes (null = 10)", low=2),
         "corruption_table": Field("default", str, "corruption constants: 'default' (CIFAR-10-C "
                                   "up to 32 px, Tiny-ImageNet-C above) or the harsher "
@@ -286,11 +306,6 @@ def _check(cfg):
     ms = cfg.optim.milestones
     if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
         raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
-
-
-def num_groups(cfg):
-    """Severity groups: clean plus severities 1..S."""
-    return cfg.data.num_severity + 1
 
 
 def run_name(cfg):

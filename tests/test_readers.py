@@ -38,10 +38,10 @@ def test_cifar10_pickle_and_binary(tmp_path):
                     images[10:].transpose(0, 3, 1, 2).reshape(2, -1)], 1).tofile(binary / "test_batch.bin")
     for root in (tmp_path / "py", tmp_path / "bin"):
         data = readers.read_cifar10(str(root))
-        np.testing.assert_array_equal(data["train"][0], images[:10])
-        np.testing.assert_array_equal(data["train"][1], labels[:10])
-        np.testing.assert_array_equal(data["test"][0], images[10:])
-        assert data["num_classes"] == 10 and data["default_num_per_class"] == 4000
+        np.testing.assert_array_equal(data.train.images, images[:10])
+        np.testing.assert_array_equal(data.train.labels, labels[:10])
+        np.testing.assert_array_equal(data.test.images, images[10:])
+        assert data.num_classes == 10 and data.default_num_per_class == 4000
 
 
 def test_cifar100_pickle(tmp_path):
@@ -52,8 +52,8 @@ def test_cifar100_pickle(tmp_path):
     write_cifar_pickle(folder / "train", images[:4], labels[:4], b"fine_labels")
     write_cifar_pickle(folder / "test", images[4:], labels[4:], b"fine_labels")
     data = readers.read_cifar100(str(tmp_path))
-    np.testing.assert_array_equal(data["train"][0], images[:4])
-    np.testing.assert_array_equal(data["test"][1], labels[4:])
+    np.testing.assert_array_equal(data.train.images, images[:4])
+    np.testing.assert_array_equal(data.test.labels, labels[4:])
 
 
 def write_idx(path, array, gz):
@@ -71,9 +71,9 @@ def test_fashion_mnist_idx(tmp_path, gz):
         write_idx(tmp_path / f"{split}-images-idx3-ubyte", images, gz)
         write_idx(tmp_path / f"{split}-labels-idx1-ubyte", labels, gz)
     data = readers.read_fashion_mnist(str(tmp_path))
-    np.testing.assert_array_equal(data["train"][0][..., 0], images)
-    np.testing.assert_array_equal(data["test"][1], labels)
-    assert data["train"][0].shape == (7, 28, 28, 1)
+    np.testing.assert_array_equal(data.train.images[..., 0], images)
+    np.testing.assert_array_equal(data.test.labels, labels)
+    assert data.train.images.shape == (7, 28, 28, 1)
 
 
 def test_truncated_idx(tmp_path):
@@ -95,10 +95,10 @@ def test_imagenet30_folders_and_file_lists(tmp_path):
                 Image.fromarray(img).save(folder / f"{i}.png")
                 images[(split, name, i)] = img
     data = readers.read_imagenet30(str(tmp_path))
-    assert data["train"][0].shape == (6, 64, 64, 3) and data["num_classes"] == 2
-    np.testing.assert_array_equal(data["train"][0][0], images[("train", "n01", 0)])
-    np.testing.assert_array_equal(data["train"][1], [0, 0, 0, 1, 1, 1])
-    files, labels = data["train_files"], data["train"][1]
+    assert data.train.images.shape == (6, 64, 64, 3) and data.num_classes == 2
+    np.testing.assert_array_equal(data.train.images[0], images[("train", "n01", 0)])
+    np.testing.assert_array_equal(data.train.labels, [0, 0, 0, 1, 1, 1])
+    files, labels = data.train.files, data.train.labels
     readers.write_file_lists(str(tmp_path / "lists"), files, labels, [np.array([0, 3]), np.array([1])],
                              np.array([2, 4, 5]))
     got_files, got_labels = readers.read_file_list(str(tmp_path / "lists" / "train_severity_0.txt"))
@@ -121,7 +121,7 @@ def test_missing_fashion_mnist_names_the_system_path(tmp_path, monkeypatch):
 def test_unknown_dataset_lists_valid_ones():
     from datasets.registry import READERS
 
-    with pytest.raises(ValueError, match="unknown dataset 'cifar1'.*cifar10, cifar100, fashion_mnist"):
+    with pytest.raises(ValueError, match="unknown dataset .cifar1.*cifar10, cifar100, csv, fashion_mnist"):
         READERS.check("cifar1")
 
 

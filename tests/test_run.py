@@ -16,7 +16,7 @@ from helpers import read_jsonl
 TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
         "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
         "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
-RUN_FILES = ["config.yaml", "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
+RUN_FILES = ["config.yaml", "data.json", "plots/groups.png", "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
              "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/group_weights.png",
              "plots/accuracy_by_severity.png", "model.mindir", "done"]
 
@@ -57,7 +57,9 @@ def test_run_folder_has_every_file_with_the_documented_columns(run_dir):
     records = read_jsonl(os.path.join(run_dir, "eval.jsonl"))
     assert [(r["epoch"], r["split"]) for r in records] == [(1, "val"), (1, "test"), (2, "val"), (2, "test")]
     for r in records:
-        assert set(r) == {"epoch", "step", "split", "acc", "loss", "count", "mean_acc", "worst_acc"}
+        assert set(r) == {"epoch", "step", "split", "acc", "loss", "count", "mean_acc", "worst_acc",
+                          "group_kind"}
+        assert r["group_kind"] == "severity"
         assert set(r["acc"]) == set(r["loss"]) == {str(s) for s in range(6)}
         assert r["worst_acc"] == min(r["acc"].values())
     assert sorted(os.listdir(os.path.join(run_dir, "checkpoints"))) == ["best.ckpt", "last.ckpt"]

@@ -104,6 +104,9 @@ class TrainStep(nn.Cell):
 
     perturbs = False
 
+    # True: the update reads the group labels (refused on data without them)
+    uses_group_labels = False
+
     def __init__(self, network, optimizer, num_groups, world_size):
         """Hyperparameters are keyword arguments of the subclasses, without defaults: their
         defaults and ranges live in ``sharpdro/hparams.py`` and ``create_train_step``

@@ -9,6 +9,8 @@ from .registry import ALGORITHMS
 
 @ALGORITHMS.register("groupdro")
 class GroupDRO(TrainStep):
+    uses_group_labels = True
+
     def __init__(self, network, optimizer, num_groups, world_size, *, eta, absent_groups):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_group_weights(eta, absent_groups)

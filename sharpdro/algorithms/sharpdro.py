@@ -13,6 +13,8 @@ from .registry import ALGORITHMS
 
 @ALGORITHMS.register("sharpdro")
 class SharpDRO(TrainStep):
+    uses_group_labels = True
+
     perturbs = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,

@@ -1,0 +1,419 @@
+"""The user's own images: an image-folder tree or a metadata CSV (two registry entries).
+
+    data.dataset: image_folder   data.data_dir: ROOT
+        ROOT/{train,val,test}/<class>/*            (val/ optional)
+        ROOT/{train,val,test}/<group>/<class>/*    groups given by the data (found by depth)
+    data.dataset: csv            data.metadata: FILE.csv
+        header row; columns path (relative to the CSV's folder, or absolute), label,
+        optional group, optional split (train/val/test, or group_DRO's 0/1/2);
+        other column names through data.columns {path: ..., label: ..., ...}
+
+Images (png, jpg/jpeg, bmp, tif/tiff; other files are ignored and counted) are decoded once,
+in parallel threads, into the array cache: grey or colour converted to ``data.channels``
+(default: what most images are), and made square by one rule: the shorter side is resized to
+``data.image_size`` (bilinear, antialiased) and the centre is cropped. The cache key holds
+every file's path, size and modification time, so an edited folder is read again; the
+cached pixels are memory-mapped, so the process does not hold them all.
+
+Every bad input is a ValueError of one line that names the file (and the CSV line).
+"""
+import collections
+import concurrent.futures
+import csv
+import hashlib
+import logging
+import os
+
+import numpy as np
+
+from .cache import ArrayCache, key_name
+from .registry import READERS
+from .source import Source, Split
+
+log = logging.getLogger(__name__)
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+SPLITS = ("train", "val", "test")
+# group_DRO's metadata.csv numbers its splits
+SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
+                "test": "test", "0": "train", "1": "val", "2": "test"}
+COLUMNS = ("path", "label", "group", "split")
+GREY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
+DECODE_VERSION = 1  # bump when decoding changes what it produces
+DEFAULT_SIZE_CAP = 224  # image_size null: the images' own size, at most this
+SAMPLE = 500  # headers read to choose the default size and channels
+SHOW = 5  # files named in an error
+
+
+def _is_image(name):
+    return name.lower().endswith(EXTENSIONS)
+
+
+def _listing(paths, what):
+    shown = ", ".join(paths[:SHOW]) + (", ..." if len(paths) > SHOW else "")
+    return f"{len(paths)} {what}: {shown}"
+
+
+# -- decoding -----------------------------------------------------------------------------
+def _open(path):
+    from PIL import Image
+
+    return Image.open(path)
+
+
+def _grey_or_colour(img, channels):
+    """A PIL image in mode L (channels 1) or RGB (3); 16-bit grey keeps its top 8 bits."""
+    from PIL import Image
+
+    if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey (scientific cameras)
+        values = np.asarray(img, np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+def decode(path, size, channels):
+    """One image file -> (uint8 size x size x channels, whether it was smaller than size)."""
+    from PIL import Image, ImageOps
+
+    with _open(path) as img:
+        # JPEG: decode at the smallest DCT scale that keeps both sides >= size (much faster
+        # for large photographs, same result up to resampling)
+        img.draft("L" if channels == 1 else "RGB", (size, size))
+        img.load()  # a truncated file raises here
+        smaller = min(img.size) < size
+        img = _grey_or_colour(img, channels)
+        # the one rule for non-square images: shorter side to size, centre crop
+        img = ImageOps.fit(img, (size, size), Image.BILINEAR)
+        return np.asarray(img, np.uint8).reshape(size, size, channels), smaller
+
+
+def image_header(path):
+    """(shorter side, channels) from the file's header, or None if it cannot be opened."""
+    try:
+        with _open(path) as img:
+            return min(img.size), 1 if img.mode in GREY_MODES else 3
+    except Exception:  # noqa: BLE001  (decode reports it properly later)
+        return None
+
+
+def default_shape(paths, image_size, channels):
+    """``image_size``/``channels`` as configured, or what most images are (a sample of the
+    headers); the size capped at DEFAULT_SIZE_CAP."""
+    if image_size and channels:
+        return image_size, channels
+    step = max(1, len(paths) // SAMPLE)
+    headers = [h for h in map(image_header, paths[::step]) if h is not None]
+    if not headers:
+        return image_size or 32, channels or 3
+    if not image_size:
+        side = collections.Counter(h[0] for h in headers).most_common(1)[0][0]
+        image_size = min(side, DEFAULT_SIZE_CAP)
+        log.info("data.image_size not set: %d px (the images' most common shorter side%s)",
+                 image_size, f", capped at {DEFAULT_SIZE_CAP}" if side > DEFAULT_SIZE_CAP else "")
+    if not channels:
+        channels = collections.Counter(h[1] for h in headers).most_common(1)[0][0]
+        log.info("data.channels not set: %d (what most images are)", channels)
+    return image_size, channels
+
+
+def _fingerprint(paths):
+    """sha256 over every file's path, size and modification time (an edit changes it)."""
+    digest = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        digest.update(f"{os.path.abspath(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def decode_all(paths, size, channels, cache_dir, skip_unreadable=False, desc="decoding",
+               workers=None):
+    """(uint8 N x size x size x channels for ``paths``, memory-mapped from the cache; the
+    boolean mask of the files kept, all True unless ``skip_unreadable`` dropped some; the
+    cache key's name, which identifies these files as they are now)."""
+    cache = ArrayCache(cache_dir)
+    key = {"kind": "decoded", "files": _fingerprint(paths), "count": len(paths), "size": size,
+           "channels": channels, "skip_unreadable": bool(skip_unreadable),
+           "decode_version": DECODE_VERSION}
+    name = key_name(key)
+    images = cache.load(key, mmap=True)
+    kept = cache.load(dict(key, part="kept"))
+    if images is not None and kept is not None:
+        return images, kept.astype(bool), name
+    images, kept = _decode_parallel(paths, size, channels, skip_unreadable, desc, workers)
+    cache.store(key, images)
+    cache.store(dict(key, part="kept"), kept.astype(np.uint8))
+    return cache.load(key, mmap=True), kept, name
+
+
+def _decode_parallel(paths, size, channels, skip_unreadable, desc, workers):
+    from tqdm import tqdm
+
+    out = np.empty((len(paths), size, size, channels), np.uint8)
+    bad, smaller = [], 0
+    # PIL releases the GIL while it decodes and resizes: threads use every core
+    chunks = [range(i, min(i + 64, len(paths))) for i in range(0, len(paths), 64)]
+
+    def work(chunk):
+        failed, small = [], 0
+        for i in chunk:
+            try:
+                out[i], was_small = decode(paths[i], size, channels)
+                small += was_small
+            except Exception as err:  # noqa: BLE001  (PIL raises many kinds)
+                failed.append((i, f"{paths[i]} ({type(err).__name__}: {err})"))
+        return failed, small
+
+    workers = workers or os.cpu_count() or 1
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool, \
+            tqdm(total=len(paths), desc=desc, unit="img", disable=None if len(paths) > 500 else True,
+                 leave=False) as bar:
+        for (failed, small), chunk in zip(pool.map(work, chunks), chunks):
+            bad += failed
+            smaller += small
+            bar.update(len(chunk))
+    if smaller:
+        print(f"warning: {smaller} image(s) smaller than {size} px were upscaled "
+              f"({desc})", flush=True)
+    kept = np.ones(len(paths), bool)
+    if bad:
+        if not skip_unreadable:
+            raise ValueError(_listing([b[1] for b in bad], "unreadable or truncated image(s)")
+                             + "; fix or remove them, or set data.skip_unreadable: true")
+        print(f"warning: skipped {len(bad)} unreadable image(s) (data.skip_unreadable), e.g. "
+              f"{bad[0][1]}", flush=True)
+        kept[[i for i, _ in bad]] = False
+        out = out[kept]
+    return out, kept
+
+
+# -- the common part of both readers --------------------------------------------------------
+def _names(values):
+    """Sorted distinct names (integers sorted as numbers) and each value's index."""
+    distinct = sorted(set(values))
+    if all(v.lstrip("-").isdigit() for v in distinct):
+        distinct = sorted(distinct, key=int)
+    index = {v: i for i, v in enumerate(distinct)}
+    return distinct, index
+
+
+def build_source(entries, root, image_size, channels, cache_dir, skip_unreadable, with_groups):
+    """``entries``: {split: [(path, class name, group name or None)]} -> Source. Class and
+    group names come from the training split; val/test may not add new ones."""
+    train = entries["train"]
+    class_names, class_index = _names([c for _, c, _ in train])
+    group_names = group_index = None
+    if with_groups:
+        group_names, group_index = _names([g for _, _, g in train])
+    for split in ("val", "test"):
+        for kind, names, pos in (("class", class_index, 1), ("group", group_index, 2)):
+            if names is None or split not in entries:
+                continue
+            unknown = sorted({e[pos] for e in entries[split]} - set(names))
+            if unknown:
+                raise ValueError(f"{root}: {split} has {kind}(es) that train lacks: "
+                                 f"{', '.join(unknown[:SHOW])}")
+    all_paths = [p for split in entries.values() for p, _, _ in split]
+    size, channels = default_shape([p for p, _, _ in train], image_size, channels)
+    out, fingerprint = {}, hashlib.sha256(f"{size} {channels} {skip_unreadable}".encode())
+    for split, rows in entries.items():
+        paths = [p for p, _, _ in rows]
+        images, kept, key = decode_all(paths, size, channels, cache_dir, skip_unreadable,
+                                       desc=f"decoding {split}")
+        fingerprint.update(f"{split} {key}\n".encode())
+        labels = np.array([class_index[c] for _, c, _ in rows], np.int64)[kept]
+        groups = (np.array([group_index[g] for _, _, g in rows], np.int64)[kept]
+                  if with_groups else None)
+        files = [os.path.relpath(p, root) for p, k in zip(paths, kept) if k]
+        out[split] = Split(images, labels, groups, files)
+    log.info("%s: %d images in %s, %d classes%s, %d px, %d channel(s)", root, len(all_paths),
+             "/".join(out), len(class_names),
+             f", {len(group_names)} groups" if with_groups else "", size, channels)
+    return Source(out["train"], out.get("test"), class_names, val=out.get("val"),
+                  group_names=group_names, fingerprint=fingerprint.hexdigest()[:20])
+
+
+def _report_ignored(ignored, where):
+    if ignored:
+        print(f"note: {len(ignored)} file(s) in {where} are not images ({', '.join(EXTENSIONS)})"
+              f" and were ignored, e.g. {ignored[0]}", flush=True)
+
+
+# -- image folders ------------------------------------------------------------------------
+def _scan_split(folder):
+    """-> ([(path, class, group or None)], depth, ignored files); depth 1: <class>/*,
+    depth 2: <group>/<class>/*."""
+    entries, ignored, empty, depths = [], [], [], set()
+    for top in sorted(os.listdir(folder)):
+        top_path = os.path.join(folder, top)
+        if not os.path.isdir(top_path):
+            ignored.append(top_path)
+            continue
+        files = sorted(os.listdir(top_path))
+        subdirs = [f for f in files if os.path.isdir(os.path.join(top_path, f))]
+        images = [f for f in files if not os.path.isdir(os.path.join(top_path, f)) and _is_image(f)]
+        ignored += [os.path.join(top_path, f) for f in files
+                    if not os.path.isdir(os.path.join(top_path, f)) and not _is_image(f)]
+        if subdirs and not images:  # <group>/<class>/*
+            depths.add(2)
+            for sub in subdirs:
+                sub_path = os.path.join(top_path, sub)
+                names = sorted(os.listdir(sub_path))
+                found = [n for n in names if _is_image(n) and os.path.isfile(os.path.join(sub_path, n))]
+                ignored += [os.path.join(sub_path, n) for n in names if not _is_image(n)]
+                if not found:
+                    empty.append(sub_path)
+                entries += [(os.path.join(sub_path, n), sub, top) for n in found]
+        else:
+            depths.add(1)
+            if not images:
+                empty.append(top_path)
+            entries += [(os.path.join(top_path, n), top, None) for n in images]
+    if empty:
+        raise ValueError(_listing(empty, "empty class folder(s)") + " (no png/jpg/bmp/tif files)")
+    if len(depths) > 1:
+        raise ValueError(f"{folder}: mixes <class>/* and <group>/<class>/* folders; use one layout")
+    return entries, depths.pop() if depths else 1, ignored
+
+
+@READERS.register("image_folder", options=("image_size", "channels", "skip_unreadable"))
+def read_image_folder(data_dir="data", seed=0, image_size=None, channels=None,
+                      skip_unreadable=False, cache_dir="cache"):
+    """ROOT/{train,val,test}/[<group>/]<class>/* (val optional)."""
+    root = data_dir
+    if not os.path.isdir(root):
+        raise ValueError(f"data.data_dir {root}: no such folder (expected {root}/train/<class>/* "
+                         f"and {root}/test/<class>/*)")
+    for split in ("train", "test"):
+        if not os.path.isdir(os.path.join(root, split)):
+            raise ValueError(f"{root}: no {split}/ folder (expected {root}/{split}/<class>/*, "
+                             f"or {root}/{split}/<group>/<class>/*)")
+    entries, depths, ignored = {}, {}, []
+    for split in SPLITS:
+        folder = os.path.join(root, split)
+        if os.path.isdir(folder):
+            entries[split], depths[split], more = _scan_split(folder)
+            ignored += more
+            if not entries[split]:
+                raise ValueError(f"{folder}: no class folders with images")
+    if len(set(depths.values())) > 1:
+        raise ValueError(f"{root}: the splits use different layouts "
+                         f"({', '.join(f'{s}: {d} level(s)' for s, d in depths.items())})")
+    _report_ignored(ignored, root)
+    return build_source(entries, root, image_size, channels, cache_dir, skip_unreadable,
+                        with_groups=depths["train"] == 2)
+
+
+# -- a metadata CSV -------------------------------------------------------------------------
+def csv_columns(columns):
+    """data.columns ({role: column name}) over the defaults; unknown roles are errors."""
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"data.columns: unknown role(s) {unknown}; valid: {list(COLUMNS)}")
+    return {role: str(columns.get(role, role)) for role in COLUMNS}
+
+
+def _csv_entries(metadata, columns):
+    """-> ({split: [(path, class, group or None)]}, whether it has a group column, base
+    folder). Without a split column every row is "train"."""
+    if not os.path.isfile(metadata):
+        raise ValueError(f"data.metadata {metadata}: no such file")
+    cols = csv_columns(columns)
+    base = os.path.dirname(os.path.abspath(metadata))
+    with open(metadata, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise ValueError(f"{metadata}: empty file (expected a header row with "
+                             f"{cols['path']}, {cols['label']}[, {cols['group']}, {cols['split']}])")
+        header = [h.strip() for h in header]
+        for role in ("path", "label"):
+            if cols[role] not in header:
+                raise ValueError(f"{metadata}: no {cols[role]!r} column (found {header}); "
+                                 f"name it in data.columns")
+        pos = {role: header.index(name) for role, name in cols.items() if name in header}
+        rows = [(line, row) for line, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
+    with_groups, with_split = "group" in pos, "split" in pos
+    entries = {s: [] for s in SPLITS}
+    seen, missing, duplicates, ignored = {}, [], [], []
+    for line, row in rows:
+        if len(row) < len(header):
+            raise ValueError(f"{metadata} line {line}: {len(row)} fields, the header has {len(header)}")
+        value = {role: row[i].strip() for role, i in pos.items()}
+        for role in ("path", "label") + (("group",) if with_groups else ()):
+            if not value[role]:
+                raise ValueError(f"{metadata} line {line}: empty {cols[role]}")
+        split = "train"
+        if with_split:
+            split = SPLIT_VALUES.get(value["split"].lower())
+            if split is None:
+                raise ValueError(f"{metadata} line {line}: split {value['split']!r} is not one of "
+                                 "train, val, test (or 0, 1, 2)")
+        path = value["path"]
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(base, path))
+        if full in seen:
+            duplicates.append(f"{path} (lines {seen[full]} and {line})")
+            continue
+        seen[full] = line
+        if not _is_image(full):
+            ignored.append(full)
+        elif not os.path.isfile(full):
+            missing.append(f"{path} (line {line})")
+        else:
+            entries[split].append((full, value["label"], value.get("group")))
+    if duplicates:
+        raise ValueError(f"{metadata}: " + _listing(duplicates, "duplicated path(s)"))
+    if missing:
+        raise ValueError(f"{metadata}: " + _listing(missing, "path(s) that do not exist")
+                         + f" (relative paths are read from {base})")
+    _report_ignored(ignored, metadata)
+    return {s: e for s, e in entries.items() if e}, with_groups, base
+
+
+@READERS.register("csv", options=("metadata", "columns", "image_size", "channels",
+                                  "skip_unreadable"))
+def read_csv(data_dir=None, seed=0, metadata=None, columns=None, image_size=None, channels=None,
+             skip_unreadable=False, cache_dir="cache"):
+    """A metadata CSV (module docstring). Without a split column every row is training data
+    (validation and test are then carved from it)."""
+    if not metadata:
+        raise ValueError("data.dataset csv needs data.metadata: the path of the CSV file")
+    entries, with_groups, base = _csv_entries(metadata, columns)
+    if "train" not in entries:
+        raise ValueError(f"{metadata}: no training rows")
+    return build_source(entries, base, image_size, channels, cache_dir, skip_unreadable,
+                        with_groups=with_groups)
+
+
+def read_eval_data(path, class_names, image_size, channels, cache_dir, columns=None,
+                   skip_unreadable=False):
+    """Images to evaluate a trained model on, with its classes and preprocessing: a folder
+    (its test/ split if it has one, else the folder itself: <class>/* or <group>/<class>/*)
+    or a CSV (its test rows if it has a split column, else every row). -> (Split with labels
+    indexing ``class_names``, group names or None). A class the model lacks is an error."""
+    if os.path.isfile(path):
+        entries, with_groups, _ = _csv_entries(path, columns)
+        rows = entries.get("test") or [e for split in entries.values() for e in split]
+    elif os.path.isdir(path):
+        folder = os.path.join(path, "test") if os.path.isdir(os.path.join(path, "test")) else path
+        rows, depth, ignored = _scan_split(folder)
+        _report_ignored(ignored, folder)
+        with_groups = depth == 2
+    else:
+        raise ValueError(f"--data {path}: no such folder or file")
+    if not rows:
+        raise ValueError(f"--data {path}: no images")
+    index = {str(c): i for i, c in enumerate(class_names)}
+    unknown = sorted({c for _, c, _ in rows} - set(index))
+    if unknown:
+        raise ValueError(f"--data {path}: class(es) the model does not know: "
+                         f"{', '.join(unknown[:SHOW])} (the model's classes: "
+                         f"{', '.join(map(str, class_names[:10]))}{', ...' if len(class_names) > 10 else ''})")
+    images, kept, _ = decode_all([p for p, _, _ in rows], image_size, channels, cache_dir,
+                                 skip_unreadable, desc="decoding")
+    labels = np.array([index[c] for _, c, _ in rows], np.int64)[kept]
+    groups = names = None
+    if with_groups:
+        names, group_index = _names([g for _, _, g in rows])
+        groups = np.array([group_index[g] for _, _, g in rows], np.int64)[kept]
+    return Split(images, labels, groups), names
