@@ -70,10 +70,15 @@ def owning_run(path):
 
 def input_contract(args, cfg):
     """What the model takes: {class_names, channels, image_size, mean, std, ...} from the
-    run folder's data.json, else (an older run, or a checkpoint outside a run folder) read
-    from the config's dataset."""
+    run folder's data.json while the data settings are the run's own; else (data overridden
+    on the command line, an older run, a checkpoint outside a run folder) read from the
+    config's dataset."""
     folder = args.folder or owning_run(args.ckpt or getattr(args, "mindir", None))
     info = folder.data_info() if folder is not None else None
+    if info is not None:
+        saved = C.load_config(folder.file(RunFolder.CONFIG))
+        if saved.data != cfg.data:
+            info = None
     if info is None:
         from datasets import dataset_info
 

@@ -435,7 +435,7 @@ def test_help_lists_the_registries(capsys):
     out = capsys.readouterr().out
     assert "algorithm.name: erm, groupdro, sam, sharpdro, sharpdro_agnostic" in out
     assert "model.name: resnet18, resnet50, small_cnn, wrn" in out
-    assert "data.dataset: cifar10, cifar100, fashion_mnist, imagenet30, synthetic" in out
+    assert "data.dataset: cifar10, cifar100, csv, fashion_mnist, image_folder, imagenet30, synthetic" in out
     assert "shot_noise" in out and "--algorithm.fraction (default 0.2)" in out
 
 
