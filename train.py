@@ -88,7 +88,6 @@ def resolve_run(args, rest):
     return cfg, folder, None
 
 
-FILE_READERS = ("imagenet30", "image_folder", "csv")
 # the photon-limited protocol's settings (data.groups: severity)
 SEVERITY_KEYS = ("corruption", "num_severity", "poisson_lambda", "num_per_class", "val_per_class",
                  "corruption_table", "file_lists", "uint8_rounding", "resave_jpeg")
@@ -118,9 +117,10 @@ def ignored_settings(cfg):
     reader_keys = {k for name in READERS.names() for k in READERS.options(name)}
     check("data", sorted(reader_keys), READERS.options(cfg.data.dataset),
           f"the {cfg.data.dataset} reader does not use it")
-    # file lists name files: the readers of image files return them
-    check("data", ["file_lists"], ("file_lists",) if cfg.data.dataset in FILE_READERS else (),
-          f"only {', '.join(FILE_READERS)} read file lists")
+    # file lists name files: only readers that return file names can use them
+    file_readers = [n for n in READERS.names() if READERS.trait(n, "file_names")]
+    check("data", ["file_lists"], ("file_lists",) if cfg.data.dataset in file_readers else (),
+          f"only {', '.join(file_readers)} read file lists")
     if cfg.data.groups != "severity":
         check("data", SEVERITY_KEYS, (), f"only data.groups severity (the photon-limited "
               f"protocol) uses it; data.groups is {cfg.data.groups}")

@@ -66,9 +66,7 @@ class ShardedSets:
         for split, sets in splits.items():
             self.shards[split] = {}
             for s, d in sets.items():
-                part = slice(rank * len(d) // world_size, (rank + 1) * len(d) // world_size)
-                self.shards[split][s] = type(d)(d.images[part], d.labels[part], d.mean, d.std,
-                                                d.batch_size)
+                self.shards[split][s] = d.shard(rank, world_size)
         if world_size > 1:
             from mindspore import ops
 

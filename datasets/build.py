@@ -21,7 +21,7 @@ from .cache import ArrayCache
 from .corruptions import VERSION as CORRUPTIONS_VERSION
 from .corruptions import check_images, corrupt, jpeg_roundtrip
 from .registry import CORRUPTIONS, GROUP_SOURCES, READERS
-from .source import Source, mean_std
+from .source import Source, mean_std, take
 from .split import poisson_shares, split_by_severity
 
 log = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ def _by_group(split, names, what, warn=True):
     for g, name in enumerate(names):
         idx = np.flatnonzero(split.groups == g)
         if len(idx):
-            out[name] = (split.images[idx], split.labels[idx])
+            out[name] = (take(split.images, idx), split.labels[idx])
         elif warn:
             print(f"warning: group {name!r} has no {what} images; it is not evaluated there",
                   flush=True)

@@ -275,7 +275,8 @@ def _scan_split(folder):
     return entries, depths.pop() if depths else 1, ignored
 
 
-@READERS.register("image_folder", options=("image_size", "channels", "skip_unreadable"))
+@READERS.register("image_folder", options=("image_size", "channels", "skip_unreadable"),
+                  file_names=True)
 def read_image_folder(data_dir="data", seed=0, image_size=None, channels=None,
                       skip_unreadable=False, cache_dir="cache"):
     """ROOT/{train,val,test}/[<group>/]<class>/* (val optional)."""
@@ -371,7 +372,7 @@ def _csv_entries(metadata, columns):
 
 
 @READERS.register("csv", options=("metadata", "columns", "image_size", "channels",
-                                  "skip_unreadable"))
+                                  "skip_unreadable"), file_names=True)
 def read_csv(data_dir=None, seed=0, metadata=None, columns=None, image_size=None, channels=None,
              skip_unreadable=False, cache_dir="cache"):
     """A metadata CSV (module docstring). Without a split column every row is training data

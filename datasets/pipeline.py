@@ -11,6 +11,8 @@ Evaluation: ``EvalSet`` yields batches in order, one set per severity.
 """
 import numpy as np
 
+from .source import release, take
+
 PAD = 4  # random crop: pad by 4 and crop back, as for CIFAR
 
 
@@ -91,6 +93,12 @@ class EvalSet:
     def __len__(self):
         return len(self.labels)
 
+    def shard(self, rank, world_size):
+        """Rank ``rank``'s contiguous share of the set (data-parallel evaluation)."""
+        part = slice(rank * len(self) // world_size, (rank + 1) * len(self) // world_size)
+        return EvalSet(take(self.images, part), self.labels[part], self.mean, self.std,
+                       self.batch_size)
+
     def num_batches(self, max_batches=0):
         n = -(-len(self.labels) // self.batch_size)
         return min(n, max_batches) if max_batches else n
@@ -101,3 +109,4 @@ class EvalSet:
             start = b * self.batch_size
             stop = start + self.batch_size
             yield normalise(self.images[start:stop], self.mean, self.std), self.labels[start:stop]
+        release(self.images)  # a memory-mapped set does not stay resident after its pass

@@ -179,7 +179,7 @@ def _load_resized(root, files, size):
     return out
 
 
-@READERS.register("imagenet30")
+@READERS.register("imagenet30", file_names=True)
 def read_imagenet30(data_dir="data", seed=0, image_size=64):
     roots = {split: os.path.join(data_dir, split) for split in ("train", "test")}
     if not all(os.path.isdir(r) for r in roots.values()):

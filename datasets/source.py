@@ -7,9 +7,60 @@ a validation split, class names, groups with names and the standard mean/std.
 config's group source (``data.groups``).
 """
 import dataclasses
+import mmap
 from typing import List, Optional
 
 import numpy as np
+
+
+class Rows:
+    """Rows ``index`` of an array, read only when indexed: a subset of a memory-mapped cache
+    (a carved validation set, a group) stays on disk instead of being copied up front.
+    Supports what the pipelines use: len, shape, dtype, and indexing by an int, a slice or
+    an index array (which returns a NumPy array)."""
+
+    def __init__(self, base, index):
+        self.base, self.index = base, np.asarray(index, np.int64)
+
+    def __len__(self):
+        return len(self.index)
+
+    shape = property(lambda self: (len(self.index),) + tuple(self.base.shape[1:]))
+    dtype = property(lambda self: self.base.dtype)
+    ndim = property(lambda self: self.base.ndim)
+
+    def __getitem__(self, key):
+        return np.asarray(self.base[self.index[key]])
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.base[self.index])
+        return out if dtype is None else out.astype(dtype)
+
+
+def take(images, idx):
+    """``images[idx]`` (an index array or a slice): lazily (Rows) for a memory-mapped array,
+    else as NumPy indexes (a copy, or a view for a slice)."""
+    if not isinstance(images, (Rows, np.memmap)):
+        return images[idx]
+    idx = np.arange(len(images))[idx] if isinstance(idx, slice) else np.asarray(idx, np.int64)
+    if isinstance(images, Rows):
+        return Rows(images.base, images.index[idx])
+    if isinstance(images, np.memmap):
+        return Rows(images, idx)
+    return images[idx]
+
+
+def release(images):
+    """Drop the pages of a memory-mapped array (or of the array under Rows) from this
+    process: the file stays in the page cache, but a pass over a large cache does not stay
+    in the resident set. A no-op for arrays in memory."""
+    base = images.base if isinstance(images, Rows) else images
+    handle = getattr(base, "_mmap", None)
+    if handle is not None and hasattr(handle, "madvise"):
+        try:
+            handle.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
 
 
 @dataclasses.dataclass
@@ -36,7 +87,7 @@ class Split:
     def subset(self, idx):
         """The images at ``idx`` (an index array), with their labels, groups and files."""
         idx = np.asarray(idx, np.int64)
-        return Split(self.images[idx], self.labels[idx],
+        return Split(take(self.images, idx), self.labels[idx],
                      None if self.groups is None else self.groups[idx],
                      None if self.files is None else [self.files[i] for i in idx])
 
@@ -85,6 +136,7 @@ def mean_std(images, chunk=4096):
         total += x.sum(0)
         squares += (x * x).sum(0)
         count += len(x)
+    release(images)
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 1e-12))
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)

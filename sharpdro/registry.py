@@ -16,15 +16,23 @@ class Registry:
     def __init__(self, kind):
         self.kind = kind
         self._entries = {}
+        self._traits = {}
 
-    def register(self, name, options=()):
-        """Decorator: register ``fn`` under ``name``; ``options`` are the config keys it takes."""
+    def register(self, name, options=(), **traits):
+        """Decorator: register ``fn`` under ``name``; ``options`` are the config keys it takes;
+        ``traits`` are facts about the entry that callers may ask (``trait``)."""
         def deco(fn):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = (fn, tuple(options))
+            self._traits[name] = dict(traits)
             return fn
         return deco
+
+    def trait(self, name, key, default=None):
+        """A trait the entry was registered with (``register(..., key=value)``)."""
+        self.check(name)
+        return self._traits[name].get(key, default)
 
     def names(self):
         return sorted(self._entries)
