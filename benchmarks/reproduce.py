@@ -93,20 +93,22 @@ def selected_test(run_dir):
 
 
 def summarise(records):
-    """mean and std (ddof 1) over seeds of accuracy per severity, mean and worst (in %)."""
-    levels = sorted(records[0]["acc"], key=int)
+    """mean and std (ddof 1) over seeds of accuracy per severity or group, mean and worst (in %)."""
+    levels = list(records[0]["acc"])  # the groups' own order (severities 0..S, or the names)
     table = np.array([[100 * r["acc"][s] for s in levels] + [100 * r["mean_acc"], 100 * r["worst_acc"]]
                       for r in records])
     std = table.std(0, ddof=1) if len(table) > 1 else np.zeros(table.shape[1])
     return {"columns": levels + ["mean", "worst"], "mean": table.mean(0).tolist(),
-            "std": std.tolist(), "per_seed": table.tolist()}
+            "std": std.tolist(), "per_seed": table.tolist(),
+            "group_kind": records[0].get("group_kind", "severity")}
 
 
 def markdown(name, results, algorithms, seeds, command):
+    kind = results[algorithms[0]]["best_val"]["group_kind"]
     lines = [f"# {name}", "", f"Command: `{command}`", "",
-             f"Test accuracy (%) per severity, mean +- std over seeds {seeds}.", ""]
+             f"Test accuracy (%) per {kind}, mean +- std over seeds {seeds}.", ""]
     for selection in ("best_val", "last"):
-        title = {"best_val": "Model selected by worst-severity validation accuracy",
+        title = {"best_val": f"Model selected by worst-{kind} validation accuracy",
                  "last": "Last epoch"}[selection]
         columns = results[algorithms[0]][selection]["columns"]
         lines += [f"## {title}", "", "| algorithm | " + " | ".join(columns) + " |",
@@ -127,10 +129,11 @@ def plot(path, name, results, algorithms):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, a in enumerate(algorithms):
         r = results[a]["best_val"]
-        levels = [int(c) for c in r["columns"][:-2]]
-        x = np.array(levels) + (i - (len(algorithms) - 1) / 2) * 0.06  # dodge the error bars
+        names = r["columns"][:-2]
+        x = np.arange(len(names)) + (i - (len(algorithms) - 1) / 2) * 0.06  # dodge the error bars
         ax.errorbar(x, r["mean"][:-2], yerr=r["std"][:-2], marker="o", capsize=3, label=a)
-    ax.set_xlabel("severity")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_xlabel(r["group_kind"])
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{name}: mean +- std over seeds (best-val selection)")
     ax.legend()

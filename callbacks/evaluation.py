@@ -35,9 +35,10 @@ def summarise(per_set, kind="severity"):
         acc[s] = float((preds == labels).mean())
         loss[s] = float(nll) / len(labels)
         predictions[s] = (preds, labels)
+    correct = sum(acc[s] * count[s] for s in acc)
     result = {"acc": acc, "loss": loss, "count": count,
               "mean_acc": sum(acc.values()) / len(acc), "worst_acc": min(acc.values()),
-              "group_kind": kind}
+              "overall_acc": correct / max(sum(count.values()), 1), "group_kind": kind}
     return result, predictions
 
 
@@ -110,15 +111,23 @@ def format_table(result):
     head = (f"{kind:<{first}} | " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths))
             + " |   mean  worst")
     row = (f"{'accuracy':<{first}} | "
-           + " ".join(f"{100 * a:{w}.2f}" for a, w in zip(result["acc"].values(), widths)))
-    return f"{head}\n{row} | {100 * result['mean_acc']:6.2f} {100 * result['worst_acc']:6.2f}"
+           + " ".join(f"{100 * a:{w}.2f}" for a, w in zip(result["acc"].values(), widths))
+           + f" | {100 * result['mean_acc']:6.2f} {100 * result['worst_acc']:6.2f}")
+    if kind != "severity":  # groups of the data differ in size: the overall accuracy too
+        head += "  overall"
+        row += f"  {100 * result['overall_acc']:7.2f}"
+    return f"{head}\n{row}"
 
 
 def markdown_table(result):
-    levels = [str(s) for s in result["acc"]]
+    kind = result.get("group_kind", "severity")
+    levels = [str(s) for s in result["acc"]] + ["mean", "worst"]
     values = list(result["acc"].values()) + [result["mean_acc"], result["worst_acc"]]
-    return (f"| {result.get('group_kind', 'severity')} | " + " | ".join(levels + ["mean", "worst"]) + " |\n"
-            + "|---" * (len(levels) + 3) + "|\n"
+    if kind != "severity":
+        levels.append("overall")
+        values.append(result["overall_acc"])
+    return (f"| {kind} | " + " | ".join(levels) + " |\n"
+            + "|---" * (len(levels) + 1) + "|\n"
             + "| accuracy (%) | " + " | ".join(f"{100 * v:.2f}" for v in values) + " |\n")
 
 

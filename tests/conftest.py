@@ -24,3 +24,14 @@ def mode(request):
 def graph_mode():
     ms.set_context(mode=ms.GRAPH_MODE)
     yield "graph"
+
+
+# Tests that start msrun (two MindSpore processes) take minutes: marked slow, so that
+# `pytest -m "not slow"` is the quick loop while working (the full suite runs in CI).
+MSRUN_FIXTURES = {"ranks", "msrun_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if MSRUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -211,6 +211,8 @@ def test_given_groups_train_end_to_end_under_their_names(given_run):
     for r in records:
         assert list(r["acc"]) == GROUPS and r["group_kind"] == "group"
         assert r["worst_acc"] == min(r["acc"].values())
+        overall = sum(r["acc"][g] * r["count"][g] for g in GROUPS) / sum(r["count"].values())
+        assert r["overall_acc"] == pytest.approx(overall)
     header = (run / "group_weights.csv").read_text().splitlines()[0]
     assert header == "epoch,step,w_day,w_night"
     assert (run / "train_log.csv").read_text().splitlines()[0].endswith("group_loss_day,group_loss_night")

@@ -58,7 +58,7 @@ def test_run_folder_has_every_file_with_the_documented_columns(run_dir):
     assert [(r["epoch"], r["split"]) for r in records] == [(1, "val"), (1, "test"), (2, "val"), (2, "test")]
     for r in records:
         assert set(r) == {"epoch", "step", "split", "acc", "loss", "count", "mean_acc", "worst_acc",
-                          "group_kind"}
+                          "overall_acc", "group_kind"}
         assert r["group_kind"] == "severity"
         assert set(r["acc"]) == set(r["loss"]) == {str(s) for s in range(6)}
         assert r["worst_acc"] == min(r["acc"].values())
