@@ -169,7 +169,7 @@ def main(argv=None):
         raw = read_dataset(cfg)
     except (C.ConfigError, ValueError) as err:
         sys.exit(f"error: {err}")
-    images, labels = raw["test"]
+    images, labels = raw.test.images, raw.test.labels
     if args.num:
         images, labels = images[:args.num], labels[:args.num]
     make_benchmark(args.out, images, labels, names, cfg.seed, d.corruption_table, d.uint8_rounding)

@@ -22,12 +22,14 @@ def main(argv=None):
     from datasets.build import prepare_arrays
 
     arrays = prepare_arrays(cfg)
-    print(f"{cfg.data.dataset} / {cfg.data.corruption} ({cfg.data.corruption_table} constants), "
-          f"seed {cfg.seed}, cache {cfg.data.cache_dir}")
-    print("severity        " + " ".join(f"{s:>7}" for s in range(len(arrays.train_counts))))
-    print("train           " + " ".join(f"{n:7d}" for n in arrays.train_counts))
-    print("val (each)      " + " ".join(f"{len(arrays.val[s][1]):7d}" for s in arrays.val))
-    print("test (each)     " + " ".join(f"{len(arrays.test[s][1]):7d}" for s in arrays.test))
+    d = cfg.data
+    groups = (f"{d.corruption} ({d.corruption_table} constants)" if d.groups == "severity"
+              else f"groups: {d.groups}")
+    print(f"{d.dataset} / {groups}, seed {cfg.seed}, cache {d.cache_dir}")
+    print(f"images per {arrays.group_kind}")
+    print("  train  " + ", ".join(f"{n}: {c}" for n, c in zip(arrays.group_names, arrays.train_counts)))
+    for split, sets in (("val", arrays.val), ("test", arrays.test)):  # evaluation sets by name
+        print(f"  {split:<6} " + ", ".join(f"{n}: {len(y)}" for n, (_, y) in sets.items()))
     return arrays
 
 

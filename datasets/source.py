@@ -113,15 +113,10 @@ class Source:
     def has_groups(self):
         return self.group_names is not None and self.train.groups is not None
 
-    def splits(self):
-        """{name: Split} of the splits present."""
-        return {name: split for name, split in (("train", self.train), ("val", self.val),
-                                                ("test", self.test)) if split is not None}
 
-
-def numbered(names_or_count):
+def numbered(count):
     """Class names for a dataset that has none: '0', '1', ..."""
-    return [str(i) for i in range(names_or_count)]
+    return [str(i) for i in range(count)]
 
 
 def mean_std(images, chunk=4096):

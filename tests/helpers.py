@@ -159,3 +159,19 @@ def read_jsonl(path):
 
     with open(path) as f:
         return [json.loads(line) for line in f]
+
+
+def crash_at_epoch_2(monkeypatch):
+    """Make train.py crash when it builds epoch 2's data (after epoch 1's checkpoint);
+    returns the function that undoes it."""
+    from datasets.build import DataBundle
+
+    original = DataBundle.train_epoch
+
+    def crashing(self, epoch):
+        if epoch == 1:
+            raise RuntimeError("simulated crash")
+        return original(self, epoch)
+
+    monkeypatch.setattr(DataBundle, "train_epoch", crashing)
+    return lambda: monkeypatch.setattr(DataBundle, "train_epoch", original)

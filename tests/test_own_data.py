@@ -249,21 +249,14 @@ def test_eval_on_other_data_matches_classes_by_name(given_run, tree, tmp_path, c
 
 def test_resume_on_a_folder_dataset_equals_an_uninterrupted_run(given_run, tmp_path, monkeypatch):
     import train as train_entry
-    from datasets.build import DataBundle
+    from helpers import crash_at_epoch_2
 
     out, argv = given_run
     half = str(tmp_path / "half")
-    original = DataBundle.train_epoch
-
-    def crash_at_epoch_2(self, epoch):
-        if epoch == 1:
-            raise RuntimeError("simulated crash")
-        return original(self, epoch)
-
-    monkeypatch.setattr(DataBundle, "train_epoch", crash_at_epoch_2)
+    undo = crash_at_epoch_2(monkeypatch)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_entry.main(argv + ["--run_dir", half])
-    monkeypatch.setattr(DataBundle, "train_epoch", original)
+    undo()
     train_entry.main(["--resume", half])
     assert (out / "run" / "eval.jsonl").read_text() == open(os.path.join(half, "eval.jsonl")).read()
 

@@ -11,7 +11,7 @@ import pytest
 import eval as eval_entry
 import export as export_entry
 import train as train_entry
-from helpers import read_jsonl
+from helpers import crash_at_epoch_2, read_jsonl
 
 TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
         "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
@@ -97,21 +97,13 @@ def test_checkpoints_hold_the_run_state(run_dir):
 def test_resumed_run_equals_the_uninterrupted_one(run_dir, cache, tmp_path, monkeypatch):
     """Crash after epoch 1 (epoch 2's data cannot be built), resume: same weights, same
     group weights and optimizer state, same evaluations, same logs."""
-    from datasets.build import DataBundle
     from sharpdro.checkpoint import read_checkpoint
 
     resumed = tmp_path / "resumed"
-    original = DataBundle.train_epoch
-
-    def crash_at_epoch_2(self, epoch):
-        if epoch == 1:
-            raise RuntimeError("simulated crash")
-        return original(self, epoch)
-
-    monkeypatch.setattr(DataBundle, "train_epoch", crash_at_epoch_2)
+    undo = crash_at_epoch_2(monkeypatch)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_entry.main(tiny(cache, resumed))
-    monkeypatch.setattr(DataBundle, "train_epoch", original)
+    undo()
     assert not (resumed / "done").exists() and (resumed / "checkpoints" / "last.ckpt").exists()
     with pytest.raises(SystemExit, match="unfinished run; continue it with --resume"):
         train_entry.main(tiny(cache, resumed))
