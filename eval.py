@@ -29,7 +29,8 @@ import json
 import os
 import sys
 
-import sharpdro  # noqa: F401  (process settings before mindspore loads)
+from sharpdro.runtime import configure_process  # noqa: E402
+configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from callbacks.cli import (add_checkpoint_args, describe_checkpoint, input_contract, owning_run,
                            parse_checkpoint_args)
 from sharpdro.runtime import set_context

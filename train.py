@@ -16,7 +16,8 @@ import shlex
 import sys
 import time
 
-import sharpdro  # noqa: F401  (process settings before mindspore loads)
+from sharpdro.runtime import configure_process  # noqa: E402
+configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from sharpdro import config as C
 from sharpdro import hparams as H
 from sharpdro.runtime import set_context

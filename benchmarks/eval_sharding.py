@@ -20,7 +20,8 @@ MARK = "EVAL_SHARDING "
 
 
 def worker(args):
-    import sharpdro  # noqa: F401  (process settings before mindspore loads)
+    from sharpdro.runtime import configure_process
+    configure_process()  # before MindSpore loads
     from sharpdro.runtime import set_context
 
     set_context("CPU", "graph", seed=0)

@@ -64,7 +64,8 @@ def make_step(framework, model_key, algorithm, batch, size, mode):
         from torch_reference import Step
 
         return Step(model_key, algorithm, batch, size)
-    import sharpdro  # noqa: F401  (process settings before mindspore loads)
+    from sharpdro.runtime import configure_process
+    configure_process()  # before MindSpore loads
     from sharpdro.runtime import set_context
 
     set_context("CPU", mode, seed=0)

@@ -6,6 +6,8 @@ import time
 import numpy as np
 from mindspore.train import Callback
 
+from sharpdro.monitor import group_columns, read_groups, worst_group
+
 from .plots import plot_group_weights
 from .run_folder import RunFolder, append_row
 
@@ -39,8 +41,8 @@ class ProgressLogger(Callback):
             raise ValueError(f"{len(names)} group names for {cell.num_groups} groups")
         self.names = names
         self.log_header = (["epoch", "step", "loss", "lr", "seconds"]
-                           + [f"group_loss_{n}" for n in names])
-        self.weights_header = ["epoch", "step"] + [f"w_{n}" for n in names]
+                           + group_columns("group_loss_", names))
+        self.weights_header = ["epoch", "step"] + group_columns("w_", names)
         self.start = self.first_step = None
 
     def on_train_step_end(self, run_context):
@@ -52,8 +54,7 @@ class ProgressLogger(Callback):
             return
         loss = _loss_value(run_context)
         epoch = args.cur_epoch_num
-        weights = self.cell.group_weights.asnumpy()
-        group_loss = self.cell.last_group_loss.asnumpy()
+        weights, group_loss = read_groups(self.cell)
         elapsed = time.time() - self.start
         # evaluations ran inside the elapsed time: not training time
         per_step = (elapsed - self.state.eval_spent) / max(step - self.first_step, 1)
@@ -65,8 +66,7 @@ class ProgressLogger(Callback):
                    + [f"{v:.6f}" for v in group_loss])
         append_row(self.folder.file(RunFolder.GROUP_WEIGHTS), self.weights_header,
                    [epoch, step] + [f"{v:.6f}" for v in weights])
-        # uniform weights (erm, sam, sharpdro_agnostic): no group is the worst
-        worst = self.names[int(weights.argmax())] if np.ptp(weights) > 1e-7 else "-"
+        worst = worst_group(weights, self.names)
         # dynamic loss scaling: the scale falls at every skipped (overflowing) step
         scale = (f" scale {float(self.cell.loss_scale.asnumpy()):g}"
                  if self.cell.scaling else "")

@@ -146,7 +146,8 @@ def main(argv=None):
     import argparse
     import sys
 
-    import sharpdro  # noqa: F401  (process settings)
+    from sharpdro.runtime import configure_process
+    configure_process()  # before MindSpore loads
     from sharpdro import config as C
 
     from .build import check_data_config, read_dataset

@@ -6,7 +6,8 @@ import argparse
 import logging
 import sys
 
-import sharpdro  # noqa: F401  (process settings)
+from sharpdro.runtime import configure_process  # noqa: E402
+configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from sharpdro import config as C
 
 

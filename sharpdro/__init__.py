@@ -1,8 +1,41 @@
 """SharpDRO: worst-case sharpness minimisation for photon-limited corruptions (MindSpore).
 
-Importing the package applies the process settings of :mod:`sharpdro.runtime` before
-MindSpore loads.
-"""
-from . import runtime  # noqa: F401  (must run before mindspore is imported)
+The public API, for a user's own MindSpore script (each name is imported on first use, so
+``import sharpdro`` loads nothing and changes nothing in the process):
 
-__version__ = "0.1.0"
+- ``create_train_step(name, network, optimizer, num_groups, **hparams)``: a train-one-step
+  cell (erm, groupdro, sam, sharpdro, sharpdro_agnostic) for ``mindspore.Model``;
+- ``create_optimizer(params, lr, momentum, weight_decay, decay_bn_bias)``: SGD with momentum
+  as the method expects it;
+- ``create_model(name, num_classes, in_channels, **options)``: the built-in networks;
+- ``GroupEvalCell(network)``: (image, label, group) -> (loss, logits, label, group);
+- ``GroupAccuracy(num_groups, group_names=None)``: per-group, mean and worst-group accuracy;
+- ``GroupWeightMonitor(cell, every, csv_path, group_names)``: logs the group weights;
+- ``configure_process()``: optional CPU settings, before MindSpore is imported.
+"""
+import importlib
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "create_train_step": "sharpdro.algorithms",
+    "create_optimizer": "sharpdro.optim",
+    "create_model": "sharpdro.models",
+    "GroupEvalCell": "sharpdro.metrics",
+    "GroupAccuracy": "sharpdro.metrics",
+    "GroupWeightMonitor": "sharpdro.monitor",
+    "configure_process": "sharpdro.runtime",
+}
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+    raise AttributeError(f"module 'sharpdro' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -1,15 +1,23 @@
 """Process set-up that must happen before MindSpore is imported, and the MindSpore context.
 
-Every entry point imports this module first (``import sharpdro`` does it too).
+Importing ``sharpdro`` changes nothing in the process. The entry points (train.py,
+eval.py, export.py, the benchmarks, the tests) call :func:`configure_process` first, before
+MindSpore loads; a user's own script may call it too (it is optional).
 """
 import os
 
-# On CPUs with AVX-512, oneDNN picks a reference convolution kernel that is 20-40x slower
-# than its AVX2 one. setdefault: a user who exports another value keeps it.
-os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
-# MindSpore's log level (0 debug, 1 info, 2 warning, 3 error): 2 hides the INFO lines of
-# its start-up; a user who exports another value keeps it.
-os.environ.setdefault("GLOG_v", "2")
+# Environment variables read once, when MindSpore loads its CPU kernels and its logger:
+# - ONEDNN_MAX_CPU_ISA AVX2: on CPUs with AVX-512, oneDNN picks a reference convolution
+#   kernel that is 20-40x slower than its AVX2 one;
+# - GLOG_v 2 (0 debug, 1 info, 2 warning, 3 error): hides the INFO lines of its start-up.
+PROCESS_SETTINGS = {"ONEDNN_MAX_CPU_ISA": "AVX2", "GLOG_v": "2"}
+
+
+def configure_process():
+    """Set PROCESS_SETTINGS where the environment does not already set them (a value the
+    user exported is kept). Call before MindSpore is imported: later it has no effect."""
+    for key, value in PROCESS_SETTINGS.items():
+        os.environ.setdefault(key, value)
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 MODES = ("graph", "pynative")

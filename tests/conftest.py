@@ -5,7 +5,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(ROOT)  # entry points and configs are addressed from the repository root
 sys.path.insert(0, ROOT)
 
-import sharpdro  # noqa: E402,F401  (process settings before mindspore loads)
+from sharpdro.runtime import configure_process  # noqa: E402
+configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 import mindspore as ms  # noqa: E402
 import pytest  # noqa: E402
 

@@ -7,7 +7,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
-import sharpdro  # noqa: E402,F401  (process settings before mindspore loads)
+from sharpdro.runtime import configure_process  # noqa: E402
+configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from sharpdro.runtime import set_context  # noqa: E402
 
 set_context("CPU", "graph", seed=0)
@@ -52,6 +53,19 @@ def main(out):
     ReplicaAverage(net.untrainable_params(), world)()
     np.savez(os.path.join(out, f"rank{rank}_cnn.npz"), **cell_state(cell))
     np.savez(os.path.join(out, f"rank{rank}_cnn_before.npz"), **before)
+
+    # GroupAccuracy: each rank counts its half of a fixed batch; eval() sums over the ranks
+    from helpers import group_accuracy_batch
+    from sharpdro.metrics import GroupAccuracy
+
+    logits, labels, groups, _, _ = group_accuracy_batch()
+    part = slice(rank * len(labels) // world, (rank + 1) * len(labels) // world)
+    metric = GroupAccuracy(5)
+    metric.update(logits[part], labels[part], groups[part])
+    result = metric.eval()
+    np.savez(os.path.join(out, f"rank{rank}_groupacc.npz"),
+             acc=np.array([np.nan if a is None else a for a in result["acc"].values()]),
+             mean=result["mean"], worst=result["worst"])
 
 
 if __name__ == "__main__":

@@ -175,3 +175,16 @@ def crash_at_epoch_2(monkeypatch):
 
     monkeypatch.setattr(DataBundle, "train_epoch", crashing)
     return lambda: monkeypatch.setattr(DataBundle, "train_epoch", original)
+
+
+def group_accuracy_batch():
+    """Fixed (logits, labels, groups) for GroupAccuracy: 5 groups, group 3 absent, and the
+    hand count of correct / total per group."""
+    rng = np.random.default_rng(42)
+    groups = np.array([0, 0, 1, 1, 1, 2, 4, 4, 0, 2, 1, 4], np.int32)
+    labels = rng.integers(0, 3, len(groups)).astype(np.int32)
+    logits = rng.normal(size=(len(groups), 3)).astype(np.float32)
+    hit = logits.argmax(1) == labels
+    correct = [int(hit[groups == g].sum()) for g in range(5)]
+    total = [int((groups == g).sum()) for g in range(5)]
+    return logits, labels, groups, correct, total

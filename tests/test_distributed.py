@@ -38,7 +38,7 @@ def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp("dp")
     msrun([os.path.join("tests", "dist_worker.py"), str(out)], str(out / "logs"))
     return {name: [dict(np.load(out / f"rank{r}_{name}.npz")) for r in range(2)]
-            for name in [c[0] for c in DP_CASES] + ["cnn", "cnn_before"]}
+            for name in [c[0] for c in DP_CASES] + ["cnn", "cnn_before", "groupacc"]}
 
 
 def one_process(algorithm, options):
@@ -97,6 +97,22 @@ def test_agnostic_selects_the_top_fraction_of_each_ranks_slice(graph_mode, ranks
     global_top = np.zeros(len(group))
     global_top[np.argsort(-score, kind="stable")[:12]] = 1
     assert not np.array_equal(per_rank, global_top)  # the test tells the two rules apart
+
+
+def test_group_accuracy_sums_the_ranks_counts(ranks):
+    """Under msrun each rank counted half of a batch; both report the whole batch's
+    per-group accuracy, equal to one process counting all of it (group 3 absent)."""
+    from helpers import group_accuracy_batch
+    from sharpdro.metrics import GroupAccuracy
+
+    logits, labels, groups, _, _ = group_accuracy_batch()
+    metric = GroupAccuracy(5)
+    metric.update(logits, labels, groups)
+    want = metric.eval()
+    for r in ranks["groupacc"]:
+        np.testing.assert_allclose(r["acc"], [np.nan if a is None else a for a in want["acc"].values()],
+                                   rtol=1e-6)
+        assert float(r["mean"]) == pytest.approx(want["mean"]) and float(r["worst"]) == pytest.approx(want["worst"])
 
 
 def test_batchnorm_statistics_are_averaged_and_everything_is_identical(ranks):

@@ -13,8 +13,10 @@ from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (re
 
 
 def create_train_step(name, network, optimizer, num_groups, world_size=1, **hparams):
-    """``world_size`` > 1: data parallel over that many ranks (communication initialised,
-    each rank fed its slice of every global batch); see ``TrainStep``."""
+    """A train-one-step cell for ``mindspore.Model``: algorithm ``name`` over ``network``,
+    stepping ``optimizer``, with ``num_groups`` group weights; ``hparams`` as in
+    ``sharpdro/hparams.py`` (rho, eta, ...). ``world_size`` > 1: data parallel over that many
+    ranks (communication initialised, each rank fed its slice of every global batch)."""
     cls = ALGORITHMS.get(name)
     return cls(network, optimizer, num_groups, world_size, **H.resolve(name, hparams))
 

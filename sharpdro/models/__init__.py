@@ -5,6 +5,7 @@ from . import resnet, small_cnn, wrn  # noqa: F401  (registration)
 
 
 def create_model(name, num_classes, in_channels=3, **options):
+    """A built-in network (wrn, small_cnn, resnet18, resnet50) taking N x in_channels x H x W."""
     builder = MODELS.get(name)
     unknown = set(options) - set(MODELS.options(name))
     if unknown:
