@@ -57,6 +57,17 @@ def main(argv=None):
                                            "for the normalised corruption error")
     parser.add_argument("--data", help="a folder or metadata CSV of other images to evaluate on "
                                        "(with the run's preprocessing; per group where it has groups)")
+    parser.add_argument("--predict", metavar="PATH", help="predict the classes of the images in a "
+                        "folder (searched recursively) or a CSV's path column -> "
+                        "evals/predictions_<name>_<model>.csv")
+    parser.add_argument("--photon-sweep", dest="photon_sweep", action="store_true",
+                        help="accuracy on the run's clean test images (or --data) captured at a "
+                        "log-spaced ladder of photon counts -> evals/photon_sweep.json/.csv, "
+                        "plots/photon_sweep.png")
+    parser.add_argument("--photons", default="1000,1", help="with --photon-sweep: HIGH,LOW of the "
+                        "ladder (3 levels per decade), or a list of 3+ counts")
+    parser.add_argument("--read-noise", dest="read_noise", type=float, default=0.0,
+                        help="with --photon-sweep: Gaussian read noise in electrons (std)")
     args, cfg = parse_checkpoint_args(parser, argv)
     set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
 
@@ -66,6 +77,10 @@ def main(argv=None):
     from sharpdro.atomic import atomic_path
 
     source = args.mindir or args.ckpt
+    if args.predict:
+        return predict_files(args, cfg, source)
+    if args.photon_sweep:
+        return photon_sweeps(parser, args, cfg)
     print(f"evaluating {source if args.mindir else describe_checkpoint(source)}", flush=True)
     if args.benchmark:
         return benchmark(args, cfg, source)
@@ -114,6 +129,96 @@ def other_data(args, cfg):
     print(f"{args.data}: {len(split)} images, {len(sets)} group(s)", flush=True)
     name = os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
     return sets, "group", f"data_{name}"
+
+
+def contract_set(info, batch_size):
+    """make_set(images, labels) -> an evaluation set with the model's normalisation."""
+    from datasets.pipeline import EvalSet
+
+    return lambda images, labels: EvalSet(images, labels, info["mean"], info["std"], batch_size)
+
+
+def predict_files(args, cfg, source):
+    """eval.py --predict: class probabilities of new images -> evals/predictions_*.csv."""
+    import numpy as np
+
+    from callbacks.deploy_eval import predict_probabilities, write_predictions
+    from datasets.folders import decode_all, list_images
+
+    print(f"predicting with {source if args.mindir else describe_checkpoint(source)}", flush=True)
+    try:
+        info = input_contract(args, cfg)
+        size, channels = info["image_size"], info["channels"]
+        paths, names = list_images(args.predict, cfg.data.columns)
+        predict = predictor(args, cfg, len(info["class_names"]), (channels, size, size))
+        images, kept, _ = decode_all(paths, size, channels, cfg.data.cache_dir,
+                                     skip_unreadable=True, desc="decoding")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    if not kept.any():
+        sys.exit(f"error: none of the {len(paths)} image(s) in {args.predict} could be read")
+    data = contract_set(info, cfg.train.eval_batch_size)(images, np.zeros(len(images), np.int32))
+    probabilities = predict_probabilities(predict, data)
+    name = os.path.splitext(os.path.basename(os.path.normpath(args.predict)))[0]
+    model = os.path.splitext(os.path.basename(source))[0]
+    out = (args.out + ".csv" if args.out else
+           os.path.join(os.path.dirname(output_prefix(args, source)), f"predictions_{name}_{model}.csv"))
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    write_predictions(out, [n for n, k in zip(names, kept) if k], probabilities, info["class_names"])
+    print(f"{int(kept.sum())} image(s) predicted, {int((~kept).sum())} unreadable; written: {out}")
+    return out
+
+
+def photon_sweeps(parser, args, cfg):
+    """eval.py --photon-sweep, for one run or several (compared on one plot)."""
+    from callbacks.cli import parse_checkpoint_args
+    from callbacks.deploy_eval import format_photon_sweep, photon_sweep, write_photon_sweep
+    from callbacks.plots import plot_photon_sweep
+    from datasets.build import clean_test
+    from datasets.folders import read_eval_data
+    from datasets.photons import capture, photon_ladder
+
+    try:
+        values = [float(v) for v in args.photons.split(",")]
+        ladder = photon_ladder(*values) if len(values) == 2 else sorted(values, reverse=True)
+        if len(ladder) < 3 or min(ladder) <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        parser.error("--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 or more positive counts")
+    curves, folders = {}, []
+    for i, run in enumerate(args.runs or [None]):
+        run_args, run_cfg = args, cfg
+        if i > 0:  # another run: its own config and checkpoint
+            run_args, run_cfg = parse_checkpoint_args(parser, ["--run", run, "--photon-sweep"])
+        source = run_args.mindir or run_args.ckpt
+        print(f"photon sweep of {source if run_args.mindir else describe_checkpoint(source)}", flush=True)
+        try:
+            info = input_contract(run_args, run_cfg)
+            size, channels = info["image_size"], info["channels"]
+            if args.data:
+                split, _ = read_eval_data(args.data, info["class_names"], size, channels,
+                                          run_cfg.data.cache_dir, run_cfg.data.columns,
+                                          run_cfg.data.skip_unreadable)
+                images, labels = split.images, split.labels
+            else:
+                images, labels = clean_test(run_cfg)
+            predict = predictor(run_args, run_cfg, len(info["class_names"]), (channels, size, size))
+        except ValueError as err:
+            sys.exit(f"error: {err}")
+        result = photon_sweep(predict, contract_set(info, run_cfg.train.eval_batch_size),
+                              images, labels, ladder, capture, args.read_noise, run_cfg.seed)
+        print(format_photon_sweep(result))
+        folder = run_args.folder or owning_run(source)
+        base = (os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
+                else os.path.splitext(source)[0] + "_photon_sweep")
+        os.makedirs(os.path.dirname(base), exist_ok=True)
+        write_photon_sweep(base, result, source)
+        print(f"written: {base}.json, {base}.csv")
+        curves[str(folder or source)] = result
+        folders.append(folder)
+    for folder in {str(f): f for f in folders if f is not None}.values():  # each run: all curves
+        print(f"plot: {plot_photon_sweep(curves, folder.plot('photon_sweep'))}")
+    return curves
 
 
 def predictor(args, cfg, num_classes, image_shape):

@@ -9,8 +9,9 @@ from .run_folder import RunFolder
 
 
 def add_checkpoint_args(parser, mindir=False):
-    parser.add_argument("--run", help="run folder (its config.yaml and checkpoints/best.ckpt, "
-                                      "else last.ckpt)")
+    parser.add_argument("--run", action="append", help="run folder (its config.yaml and "
+                        "checkpoints/best.ckpt, else last.ckpt)" + (
+                            "; repeat it with --photon-sweep to compare runs" if mindir else ""))
     parser.add_argument("--config", help="YAML config (with --ckpt" + (" or --mindir)" if mindir else ")"))
     parser.add_argument("--ckpt", help="checkpoint file")
     if mindir:
@@ -23,6 +24,10 @@ def parse_checkpoint_args(parser, argv=None):
     args, rest = parser.parse_known_args(argv)
     mindir = getattr(args, "mindir", None)
     args.folder = None
+    args.runs = args.run or []
+    if len(args.runs) > 1 and not getattr(args, "photon_sweep", False):
+        parser.error("give one --run (several only with --photon-sweep)")
+    args.run = args.runs[0] if args.runs else None
     if args.run:
         args.folder = RunFolder(args.run)
         if not args.folder.exists():

@@ -112,3 +112,25 @@ def plot_group_examples(examples, kind, png_path):
     _save(fig, png_path)
     plt.close(fig)
     return png_path
+
+
+def plot_photon_sweep(curves, png_path):
+    """Accuracy against photons per pixel at full scale (log axis, falling to the right),
+    one line per run, the clean accuracy as a dashed line of the same colour."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, result in curves.items():
+        photons = [lv["photons"] for lv in result["levels"]]
+        line, = ax.plot(photons, [100 * lv["acc"] for lv in result["levels"]], marker="o",
+                        label=os.path.basename(name.rstrip("/")) or name)
+        ax.axhline(100 * result["clean"], color=line.get_color(), linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.invert_xaxis()  # darker to the right
+    ax.set_xlabel("photons per pixel at full scale")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("accuracy as light falls (dashed: clean)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    _save(fig, png_path)
+    plt.close(fig)
+    return png_path

@@ -358,6 +358,13 @@ def no_groups(cfg, source):
                   mean=source.mean, std=source.std, train_counts=[len(train)])
 
 
+def clean_test(cfg):
+    """The config's test images as the data has them (no corruption): (images, labels)."""
+    source = carve_missing_splits(read_dataset(cfg), cfg.data.groups, cfg.data.val_fraction,
+                                  cfg.seed)
+    return source.test.images, source.test.labels
+
+
 def dataset_info(cfg):
     """What a model trained on the config's dataset takes (class_names, channels,
     image_size, mean, std), for a run folder without data.json. Reads the dataset (no split,

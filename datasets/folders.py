@@ -137,12 +137,16 @@ def decode_all(paths, size, channels, cache_dir, skip_unreadable=False, desc="de
     name = key_name(key)
     images = cache.load(key, mmap=True)
     kept = cache.load(dict(key, part="kept"))
-    if images is not None and kept is not None:
-        return images, kept.astype(bool), name
-    images, kept = _decode_parallel(paths, size, channels, skip_unreadable, desc, workers)
-    cache.store(key, images)
-    cache.store(dict(key, part="kept"), kept.astype(np.uint8))
-    return cache.load(key, mmap=True), kept, name
+    if images is None or kept is None:
+        images, kept = _decode_parallel(paths, size, channels, skip_unreadable, desc, workers)
+        cache.store(key, images)
+        cache.store(dict(key, part="kept"), kept.astype(np.uint8))
+        images = cache.load(key, mmap=True)
+    kept = kept.astype(bool)
+    if not kept.all():  # skip_unreadable: said on every read, cached or not
+        skipped = [p for p, k in zip(paths, kept) if not k]
+        print(f"warning: skipped {_listing(skipped, 'unreadable image(s)')}", flush=True)
+    return images, kept, name
 
 
 def _decode_parallel(paths, size, channels, skip_unreadable, desc, workers):
@@ -179,8 +183,6 @@ def _decode_parallel(paths, size, channels, skip_unreadable, desc, workers):
         if not skip_unreadable:
             raise ValueError(_listing([b[1] for b in bad], "unreadable or truncated image(s)")
                              + "; fix or remove them, or set data.skip_unreadable: true")
-        print(f"warning: skipped {len(bad)} unreadable image(s) (data.skip_unreadable), e.g. "
-              f"{bad[0][1]}", flush=True)
         kept[[i for i, _ in bad]] = False
         out = out[kept]
     return out, kept
@@ -418,3 +420,34 @@ def read_eval_data(path, class_names, image_size, channels, cache_dir, columns=N
         names, group_index = _names([g for _, _, g in rows])
         groups = np.array([group_index[g] for _, _, g in rows], np.int64)[kept]
     return Split(images, labels, groups), names
+
+
+def list_images(path, columns=None):
+    """The image files to predict: a folder searched recursively (sorted; other files are
+    counted and ignored), or the path column of a CSV (relative to its folder). -> (full
+    paths, names as shown: relative to the folder, or as the CSV writes them)."""
+    if os.path.isdir(path):
+        found, ignored = [], []
+        for folder, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                (found if _is_image(name) else ignored).append(os.path.join(folder, name))
+        _report_ignored(ignored, path)
+        names = [os.path.relpath(p, path) for p in found]
+    elif os.path.isfile(path):
+        cols = csv_columns(columns)
+        base = os.path.dirname(os.path.abspath(path))
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+        if rows and cols["path"] not in rows[0]:
+            raise ValueError(f"{path}: no {cols['path']!r} column (found {list(rows[0])})")
+        names = [r[cols["path"]].strip() for r in rows if r[cols["path"]].strip()]
+        found = [os.path.normpath(n if os.path.isabs(n) else os.path.join(base, n)) for n in names]
+        missing = [n for n, p in zip(names, found) if not os.path.isfile(p)]
+        if missing:
+            raise ValueError(f"{path}: " + _listing(missing, "path(s) that do not exist"))
+    else:
+        raise ValueError(f"{path}: no such folder or file")
+    if not found:
+        raise ValueError(f"{path}: no image files ({', '.join(EXTENSIONS)})")
+    return found, names

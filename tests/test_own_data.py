@@ -341,7 +341,7 @@ def test_unreadable_images_are_listed_or_skipped(tmp_path, capsys):
     one_line(e)
     source = _read(root, tmp_path, skip_unreadable=True)
     assert len(source.train) == 9 - 1  # 3 classes x 3 + junk - 2
-    assert "skipped 2 unreadable" in capsys.readouterr().out
+    assert "skipped 2 unreadable image(s): " in capsys.readouterr().out
 
 
 def test_other_files_are_ignored_and_counted(tmp_path, capsys):

@@ -480,3 +480,63 @@ def test_eval_on_a_corrupted_benchmark_writes_the_table_and_the_ce(run_dir, tmp_
     with pytest.raises(SystemExit, match=r"images are \(12, 12, 1\), the model takes"):
         eval_entry.main(["--run", run_dir, "--benchmark", str(folder), "--image_size", "16",
                          "--out", str(tmp_path / "bad")])
+
+
+def test_predict_from_checkpoint_and_mindir_agree(run_dir, tmp_path, capsys):
+    """eval.py --predict on a made folder (nested, with a broken file and a text file): the
+    checkpoint and the MindIR give the same classes and probabilities; class names come
+    from the run; the broken file is listed, not fatal; an empty folder is an error."""
+    from PIL import Image
+
+    from datasets.synthetic import read_synthetic
+
+    raw = read_synthetic(image_size=12, channels=1, num_classes=3, seed=5)
+    folder = tmp_path / "new"
+    (folder / "deeper").mkdir(parents=True)
+    for i in range(7):
+        Image.fromarray(raw.test.images[i * 40, ..., 0]).save(folder / ("deeper" if i % 2 else ".") / f"{i}.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    (folder / "notes.txt").write_text("x")
+    ckpt = eval_entry.main(["--run", run_dir, "--predict", str(folder)])
+    out = capsys.readouterr().out
+    assert "skipped 1 unreadable image(s): " in out and "broken.jpg" in out
+    mindir = eval_entry.main(["--run", run_dir, "--mindir", os.path.join(run_dir, "model.mindir"),
+                              "--predict", str(folder)])
+    assert os.path.basename(ckpt) == "predictions_new_best.csv"
+    assert os.path.basename(mindir) == "predictions_new_model.csv"
+    a, b = read_csv(ckpt), read_csv(mindir)
+    assert a[0] == b[0] == ["path", "predicted", "probability", "top1", "p1", "top2", "p2", "top3", "p3"]
+    assert len(a[1]) == 7 and sorted(r[0] for r in a[1])[0] == "0.png"
+    assert any(r[0] == os.path.join("deeper", "1.png") for r in a[1])
+    for ra, rb in zip(a[1], b[1]):
+        assert ra[0] == rb[0] and ra[1] == rb[1] and ra[1] in ("0", "1", "2")
+        np.testing.assert_allclose([float(v) for v in ra[2::2]], [float(v) for v in rb[2::2]], atol=1e-5)
+        assert abs(sum(float(v) for v in ra[4::2]) - 1.0) < 1e-4  # top-3 of 3 classes: all of it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SystemExit, match="no image files"):
+        eval_entry.main(["--run", run_dir, "--predict", str(empty)])
+
+
+def test_photon_sweep_falls_with_the_light_and_is_seeded(run_dir, tmp_path):
+    from datasets.photons import capture
+
+    argv = ["--run", run_dir, "--photon-sweep", "--photons", "1e7,300,30,3,1"]
+    first = eval_entry.main(argv)
+    (result,) = first.values()
+    again = eval_entry.main(argv)
+    assert list(again.values())[0] == result  # the same seed, the same numbers
+    accs = [lv["acc"] for lv in result["levels"]]
+    n = sum(1 for _ in open(os.path.join(run_dir, "evals", "photon_sweep.csv"))) - 2
+    assert n == 5
+    assert abs(accs[0] - result["clean"]) <= 2 / 300  # 1e7 photons: the clean images, up to rounding
+    assert accs[-1] < result["clean"] - 0.1  # one photon: much worse
+    assert all(lower <= upper + 0.05 for upper, lower in zip(accs, accs[1:]))  # falls, within noise
+    assert os.path.isfile(os.path.join(run_dir, "plots", "photon_sweep.png"))
+    # the simulation itself: unchanged at a huge count, Poisson-noisy at a small one
+    img = np.full((1, 8, 8, 1), 128, np.uint8)
+    np.testing.assert_array_equal(capture(img, 1e9, rng=0), img)
+    grey = np.full((2000, 4, 4, 1), 136, np.uint8)  # a quarter of full scale in linear light
+    level = (136 / 255.0) ** 2.2 * 20
+    counts = np.round((capture(grey, 20.0, rng=0) / 255.0) ** 2.2 * 20).ravel()  # electrons
+    assert abs(counts.mean() - level) < 0.1 and abs(counts.var() - level) < 0.3  # Poisson
