@@ -7,7 +7,8 @@ from mindspore import nn
 from mindspore.train import Accuracy, Callback, Loss, Model
 
 from helpers import as_dataset, random_arrays
-from sharpdro.algorithms import ALGORITHMS, EvalCell, create_train_step
+from sharpdro.algorithms import ALGORITHMS, create_train_step
+from sharpdro.metrics import GroupEvalCell
 from sharpdro.models import MODELS, create_model
 from sharpdro.optim import create_optimizer
 
@@ -36,7 +37,7 @@ def build(algorithm, model_name, lr=0.01):
     net = create_model(model_name, NUM_CLASSES, channels, **options)
     opt = create_optimizer(net.trainable_params(), lr)
     cell = create_train_step(algorithm, net, opt, NUM_GROUPS, **OPTIONS[algorithm])
-    model = Model(cell, eval_network=EvalCell(net), metrics={"acc": Accuracy(), "loss": Loss()},
+    model = Model(cell, eval_network=GroupEvalCell(net), metrics={"acc": Accuracy(), "loss": Loss()},
                   eval_indexes=[0, 1, 2])
     return model, cell, net, size, channels
 

@@ -6,7 +6,7 @@ hyperparameters' defaults, ranges and docs are the algorithm's table in
 silently changes nothing.
 """
 from .. import hparams as H
-from .base import (EvalCell, TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
+from .base import (TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
                    SCRATCH_PREFIX)
 from .registry import ALGORITHMS
 from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
@@ -28,6 +28,6 @@ def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups,
     return create_train_step(name, network, optimizer, num_groups, world_size, **options)
 
 
-__all__ = ["ALGORITHMS", "EvalCell", "TrainStep", "create_train_step",
+__all__ = ["ALGORITHMS", "TrainStep", "create_train_step",
            "create_train_step_from_config", "GROUP_WEIGHTS", "LAST_GROUP_LOSS",
            "LAST_GROUP_COUNT", "SCRATCH_PREFIX"]

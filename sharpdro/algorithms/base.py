@@ -298,19 +298,3 @@ class TrainStep(nn.Cell):
             loss = ops.depend(loss, ops.assign(self.loss_scale, self.loss_scale / self.scale_factor))
             loss = ops.depend(loss, ops.assign(self.good_steps, self.good_steps * 0.0))
         return ops.depend(loss, self.record(group_loss, counts))
-
-
-class EvalCell(nn.Cell):
-    """(image, label, group) -> (batch-mean loss, logits, label) for ``Model.eval``.
-
-    Use with ``Model(..., eval_network=EvalCell(net), eval_indexes=[0, 1, 2])``.
-    """
-
-    def __init__(self, network):
-        super().__init__(auto_prefix=False)
-        self.network = network
-
-    def construct(self, image, label, group):
-        logits = self.network(image)
-        loss = ops.cross_entropy(logits.astype(ms.float32), label, reduction="mean")
-        return loss, logits, label
