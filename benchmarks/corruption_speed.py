@@ -95,7 +95,7 @@ def in_fresh_process(side, name, n, size):
 
 def throughput():
     from datasets.corruptions import corrupt
-    from datasets.registry import CORRUPTIONS
+    from datasets import CORRUPTIONS
 
     sets = {"28x28x1": images(60000, 28, 1), "32x32x3": images(10000, 32, 3)}
     print(f"\nseconds per severity, default tables "
@@ -112,7 +112,7 @@ def throughput():
 
 
 def main():
-    from datasets.registry import CORRUPTIONS
+    from datasets import CORRUPTIONS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=512)

@@ -28,6 +28,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from sharpdro.runtime import configure_process  # noqa: E402
+
+configure_process()  # before MindSpore loads
 SOURCE_SIZE, TARGET_SIZE, CLASSES = 96, 64, 10
 
 

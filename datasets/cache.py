@@ -66,8 +66,22 @@ class ArrayCache:
             return None
 
     def store(self, key, array):
-        path, manifest_path = self.paths(key)
+        path, _ = self.paths(key)
         _atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        self._write_manifest(key, array)
+
+    def adopt(self, key, npy_path):
+        """Make the finished .npy file at ``npy_path`` (in the cache folder) the entry of
+        ``key``: synced, renamed into place, then its manifest (for arrays built in place)."""
+        path, _ = self.paths(key)
+        with open(npy_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(npy_path, path)
+        self._write_manifest(key, np.load(path, mmap_mode="r"))
+
+    def _write_manifest(self, key, array):
+        """The manifest, written last: an entry without one is absent."""
+        path, manifest_path = self.paths(key)
         manifest = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype),
                     "sha256": _checksum(path), "version": VERSION}
         _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))

@@ -73,17 +73,23 @@ def _grey_or_colour(img, channels):
 
 def decode(path, size, channels):
     """One image file -> (uint8 size x size x channels, whether it was smaller than size)."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
+    mode = "L" if channels == 1 else "RGB"
     with _open(path) as img:
         # JPEG: decode at the smallest DCT scale that keeps both sides >= size (much faster
         # for large photographs, same result up to resampling)
-        img.draft("L" if channels == 1 else "RGB", (size, size))
+        img.draft(mode, (size, size))
         img.load()  # a truncated file raises here
         smaller = min(img.size) < size
-        img = _grey_or_colour(img, channels)
-        # the one rule for non-square images: shorter side to size, centre crop
-        img = ImageOps.fit(img, (size, size), Image.BILINEAR)
+        if img.mode != mode:
+            img = _grey_or_colour(img, channels)
+        # the one rule for non-square images: the centred square, resized to size (= the
+        # shorter side resized, the centre cropped), in one resampling call
+        w, h = img.size
+        side = min(w, h)
+        left, top = (w - side) / 2, (h - side) / 2
+        img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
         return np.asarray(img, np.uint8).reshape(size, size, channels), smaller
 
 
@@ -138,10 +144,15 @@ def decode_all(paths, size, channels, cache_dir, skip_unreadable=False, desc="de
     images = cache.load(key, mmap=True)
     kept = cache.load(dict(key, part="kept"))
     if images is None or kept is None:
-        images, kept = _decode_parallel(paths, size, channels, skip_unreadable, desc, workers)
-        cache.store(key, images)
+        tmp = cache.paths(key)[0] + f".decoding{os.getpid()}.npy"
+        try:
+            kept = _decode_parallel(paths, size, channels, skip_unreadable, desc, workers, tmp)
+            cache.adopt(key, tmp)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         cache.store(dict(key, part="kept"), kept.astype(np.uint8))
-        images = cache.load(key, mmap=True)
+        images = np.load(cache.paths(key)[0], mmap_mode="r")  # just written and checksummed
     kept = kept.astype(bool)
     if not kept.all():  # skip_unreadable: said on every read, cached or not
         skipped = [p for p, k in zip(paths, kept) if not k]
@@ -149,43 +160,66 @@ def decode_all(paths, size, channels, cache_dir, skip_unreadable=False, desc="de
     return images, kept, name
 
 
-def _decode_parallel(paths, size, channels, skip_unreadable, desc, workers):
+PROCESS_MIN = 2000  # folders at least this large are decoded by worker processes
+CHUNK_FILES = 256
+
+
+def _decode_chunk(out_path, start, paths, size, channels):
+    """Worker: decode ``paths`` into rows start.. of the .npy at ``out_path`` (memory-mapped,
+    shared with the other workers). -> (failures [(index, message)], count smaller)."""
+    out = np.load(out_path, mmap_mode="r+")
+    failed, small = [], 0
+    for k, path in enumerate(paths):
+        try:
+            out[start + k], was_small = decode(path, size, channels)
+            small += was_small
+        except Exception as err:  # noqa: BLE001  (PIL raises many kinds)
+            failed.append((start + k, f"{path} ({type(err).__name__}: {err})"))
+    out.flush()
+    return failed, small
+
+
+def _decode_parallel(paths, size, channels, skip_unreadable, desc, workers, out_path):
+    """Decode into a new .npy at ``out_path``; -> kept mask (the file then holds the kept
+    rows only). Python's per-image work holds the GIL, so large folders go to worker
+    processes (spawned: safe beside MindSpore's threads) that write into the shared file."""
+    import multiprocessing
+
     from tqdm import tqdm
 
-    out = np.empty((len(paths), size, size, channels), np.uint8)
-    bad, smaller = [], 0
-    # PIL releases the GIL while it decodes and resizes: threads use every core
-    chunks = [range(i, min(i + 64, len(paths))) for i in range(0, len(paths), 64)]
-
-    def work(chunk):
-        failed, small = [], 0
-        for i in chunk:
-            try:
-                out[i], was_small = decode(paths[i], size, channels)
-                small += was_small
-            except Exception as err:  # noqa: BLE001  (PIL raises many kinds)
-                failed.append((i, f"{paths[i]} ({type(err).__name__}: {err})"))
-        return failed, small
-
+    out = np.lib.format.open_memmap(out_path, "w+", np.uint8, (len(paths), size, size, channels))
+    del out  # the workers open it themselves
+    starts = range(0, len(paths), CHUNK_FILES)
+    jobs = [(out_path, i, paths[i:i + CHUNK_FILES], size, channels) for i in starts]
     workers = workers or os.cpu_count() or 1
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="img", disable=None if len(paths) > 500 else True,
-                 leave=False) as bar:
-        for (failed, small), chunk in zip(pool.map(work, chunks), chunks):
-            bad += failed
-            smaller += small
-            bar.update(len(chunk))
+    bad, smaller = [], 0
+    bar = tqdm(total=len(paths), desc=desc, unit="img", disable=None if len(paths) > 500 else True,
+               leave=False)
+    with bar:
+        if len(paths) >= PROCESS_MIN and workers > 1:
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                for (failed, small), job in zip(pool.map(_decode_chunk, *zip(*jobs)), jobs):
+                    bad, smaller = bad + failed, smaller + small
+                    bar.update(len(job[2]))
+        else:
+            for job in jobs:
+                failed, small = _decode_chunk(*job)
+                bad, smaller = bad + failed, smaller + small
+                bar.update(len(job[2]))
     if smaller:
         print(f"warning: {smaller} image(s) smaller than {size} px were upscaled "
               f"({desc})", flush=True)
     kept = np.ones(len(paths), bool)
     if bad:
         if not skip_unreadable:
+            os.remove(out_path)
             raise ValueError(_listing([b[1] for b in bad], "unreadable or truncated image(s)")
                              + "; fix or remove them, or set data.skip_unreadable: true")
         kept[[i for i, _ in bad]] = False
-        out = out[kept]
-    return out, kept
+        compact = np.load(out_path, mmap_mode="r")[kept]
+        np.save(out_path, compact)
+    return kept
 
 
 # -- the common part of both readers --------------------------------------------------------

@@ -7,7 +7,7 @@ from PIL import Image
 
 from datasets.corruptions import (CONSTANTS, NOISE, constant, corrupt, corrupt_reference,
                                   output_pmf)
-from datasets.registry import CORRUPTIONS
+from datasets import CORRUPTIONS
 from helpers import textured
 
 SPEC_NAMES = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",

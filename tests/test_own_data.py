@@ -432,3 +432,21 @@ def test_fewer_images_than_a_batch_writes_nothing(tmp_path):
                                   "--algorithm.name", "erm",
                                   "--cache_dir", str(tmp_path / "c"), "--run_dir", str(run)])
     assert not run.exists()
+
+
+def test_worker_processes_decode_the_same_pixels(tmp_path, monkeypatch):
+    """Large folders are decoded by spawned worker processes writing into the shared cache
+    file: the same arrays as in-process decoding, and unreadable files still listed."""
+    import datasets.folders as F
+
+    root = _fresh(tmp_path, groups=False)
+    inline = _read(root, tmp_path / "a")
+    monkeypatch.setattr(F, "PROCESS_MIN", 4)
+    monkeypatch.setattr(F, "CHUNK_FILES", 2)
+    spawned = read_image_folder(str(root), cache_dir=str(tmp_path / "b"), channels=3)
+    np.testing.assert_array_equal(inline.train.images, spawned.train.images)
+    np.testing.assert_array_equal(inline.test.images, spawned.test.images)
+    (root / "train" / "dog" / "junk.png").write_bytes(b"no")
+    with pytest.raises(ValueError, match="1 unreadable or truncated image.*junk.png"):
+        read_image_folder(str(root), cache_dir=str(tmp_path / "b"), channels=3)
+    assert not [f for f in os.listdir(tmp_path / "b") if ".decoding" in f]  # no leftovers

@@ -119,7 +119,7 @@ def test_missing_fashion_mnist_names_the_system_path(tmp_path, monkeypatch):
 
 
 def test_unknown_dataset_lists_valid_ones():
-    from datasets.registry import READERS
+    from datasets import READERS
 
     with pytest.raises(ValueError, match="unknown dataset .cifar1.*cifar10, cifar100, csv, fashion_mnist"):
         READERS.check("cifar1")
