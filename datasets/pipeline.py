@@ -14,6 +14,7 @@ import numpy as np
 from .source import release, take
 
 PAD = 4  # random crop: pad by 4 and crop back, as for CIFAR
+RELEASE_EVERY = 8  # batches between releases of memory-mapped pages (datasets.source.release)
 
 
 def normalise(images, mean, std):
@@ -63,6 +64,8 @@ class TrainEpoch:
         pos = slice(start, start + self.share)
         idx = self.order[pos]
         x = self.images[idx]
+        if b % RELEASE_EVERY == RELEASE_EVERY - 1:
+            release(self.images)  # memory-mapped images: an epoch does not stay resident
         flips = self.flips[pos]
         x[flips] = x[flips, :, ::-1]
         if self.offsets is not None:
@@ -109,4 +112,6 @@ class EvalSet:
             start = b * self.batch_size
             stop = start + self.batch_size
             yield normalise(self.images[start:stop], self.mean, self.std), self.labels[start:stop]
-        release(self.images)  # a memory-mapped set does not stay resident after its pass
+            if b % RELEASE_EVERY == RELEASE_EVERY - 1:
+                release(self.images)  # a memory-mapped set: only recent batches resident
+        release(self.images)

@@ -119,9 +119,9 @@ def numbered(count):
     return [str(i) for i in range(count)]
 
 
-def mean_std(images, chunk=4096):
-    """Per-channel mean and std of uint8 N x H x W x C images on [0, 1], in chunks (the images
-    may be memory-mapped: nothing as large as the array is allocated)."""
+def mean_std(images, chunk=256):
+    """Per-channel mean and std of uint8 N x H x W x C images on [0, 1], in chunks of
+    ``chunk`` images (the images may be memory-mapped: the float64 temporaries stay small)."""
     channels = images.shape[-1]
     total = np.zeros(channels)
     squares = np.zeros(channels)
@@ -131,7 +131,7 @@ def mean_std(images, chunk=4096):
         total += x.sum(0)
         squares += (x * x).sum(0)
         count += len(x)
-    release(images)
+        release(images)  # a memory-mapped pass keeps only one chunk resident
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - mean * mean, 1e-12))
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
