@@ -88,8 +88,8 @@ def main(argv=None):
         parser.error("--baseline goes with --benchmark")
     try:
         if args.data:
-            sets, kind, split = other_data(args, cfg)
             info = input_contract(args, cfg)
+            sets, kind, split = other_data(args, cfg, info)
             image_shape = (info["channels"], info["image_size"], info["image_size"])
             predict = predictor(args, cfg, len(info["class_names"]), image_shape)
         else:
@@ -112,20 +112,18 @@ def main(argv=None):
     return result
 
 
-def other_data(args, cfg):
+def other_data(args, cfg, info):
     """eval.py --data: ({group name: EvalSet}, kind, output split name) with the run's
-    preprocessing; one set "all" where the data has no groups."""
+    preprocessing (``info``, the input contract); one set "all" where the data has no groups."""
     from datasets.folders import read_eval_data
-    from datasets.pipeline import EvalSet
 
-    info = input_contract(args, cfg)
     split, names = read_eval_data(args.data, info["class_names"], info["image_size"],
                                   info["channels"], cfg.data.cache_dir, cfg.data.columns,
                                   cfg.data.skip_unreadable)
     groups = [("all", slice(None))] if names is None else [
         (name, split.groups == g) for g, name in enumerate(names)]
-    sets = {name: EvalSet(split.images[idx], split.labels[idx], info["mean"], info["std"],
-                          cfg.train.eval_batch_size) for name, idx in groups}
+    make_set = contract_set(info, cfg.train.eval_batch_size)
+    sets = {name: make_set(split.images[idx], split.labels[idx]) for name, idx in groups}
     print(f"{args.data}: {len(split)} images, {len(sets)} group(s)", flush=True)
     name = os.path.splitext(os.path.basename(os.path.normpath(args.data)))[0]
     return sets, "group", f"data_{name}"

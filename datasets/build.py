@@ -89,7 +89,8 @@ class DataBundle:
             order = idx[np.argsort(labels[idx], kind="stable")]
             _, first = np.unique(labels[order], return_index=True)
             picks = list(order[first][:per_group])
-            picks += [i for i in idx if i not in set(picks)][:per_group - len(picks)]
+            chosen = set(picks)
+            picks += [i for i in idx if i not in chosen][:per_group - len(picks)]
             out[name] = np.asarray(images[np.sort(np.asarray(picks, np.int64))])
         return out
 
