@@ -31,8 +31,9 @@ import sys
 
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
-from callbacks.cli import (add_checkpoint_args, describe_checkpoint, input_contract, owning_run,
-                           parse_checkpoint_args)
+from callbacks.cli import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
+                           owning_run, parse_checkpoint_args)
+from callbacks.run_folder import RunFolder
 from sharpdro.runtime import set_context
 
 
@@ -69,7 +70,19 @@ def main(argv=None):
     parser.add_argument("--read-noise", dest="read_noise", type=float, default=0.0,
                         help="with --photon-sweep: Gaussian read noise in electrons (std)")
     args, cfg = parse_checkpoint_args(parser, argv)
-    set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
+    source = args.mindir or args.ckpt
+    # where the results go: --out, else the run folder(s) of the model(s)
+    outputs = ([args.out] if args.out else [RunFolder(r) for r in args.runs[1:]]
+               + [args.folder or source])
+    with entry_point("eval.py", *outputs):
+        return evaluate(parser, args, cfg)
+
+
+def evaluate(parser, args, cfg):
+    try:
+        set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
 
     from callbacks.evaluation import evaluate_by_severity, format_table, markdown_table
     from datasets import build_data

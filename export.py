@@ -17,8 +17,8 @@ import sys
 
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
-from callbacks.cli import (add_checkpoint_args, describe_checkpoint, input_contract, owning_run,
-                           parse_checkpoint_args)
+from callbacks.cli import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
+                           owning_run, parse_checkpoint_args)
 from sharpdro.deploy import SUFFIX
 from sharpdro.runtime import set_context
 
@@ -50,9 +50,17 @@ def main(argv=None):
         args.batch_size = 1
         print("ONNX: MindSpore exports a fixed batch size only; using --batch_size 1")
     path = output_base(args) + SUFFIX[args.format]
+    with entry_point("export.py", path):
+        return export(args, cfg, path)
+
+
+def export(args, cfg, path):
     if os.path.exists(path) and not args.overwrite:
         sys.exit(f"{path} exists; pass --overwrite to replace it, or --file for another name")
-    set_context(cfg.device_target, "graph", cfg.device_id)
+    try:
+        set_context(cfg.device_target, "graph", cfg.device_id)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
 
     from datasets.readers import DatasetNotFoundError
     from sharpdro.checkpoint import create_trained_model

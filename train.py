@@ -10,6 +10,7 @@ callbacks/run_folder.py. Ctrl-C (or SIGTERM) stops cleanly: the partial epoch is
 the last checkpoint stays, and the --resume command is printed.
 """
 import argparse
+import contextlib
 import logging
 import os
 import shlex
@@ -71,13 +72,17 @@ def resolve_run(args, rest):
     except C.ConfigError as err:
         raise UserError(f"config error: {err}") from None
     folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
+    if os.path.exists(folder.path) and not os.path.isdir(folder.path):
+        raise UserError(f"run folder {folder} is a file, not a folder")
     last = folder.checkpoint("last")
     if args.resume:
-        if folder.is_finished():
-            raise UserError(f"{folder} holds a finished run; nothing to resume")
         if not folder.has_checkpoint():
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
+        saved_epoch = check_resume_changes(cfg, last)
+        if folder.is_finished() and cfg.train.epochs <= saved_epoch:
+            raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
+                            "--train.epochs to train on)")
         return cfg, folder, last
     if not args.overwrite:
         if folder.is_finished():
@@ -87,6 +92,33 @@ def resolve_run(args, rest):
             raise UserError(f"{folder} holds an unfinished run; continue it with --resume "
                             f"{folder}, or replace it with --overwrite")
     return cfg, folder, None
+
+
+def check_resume_changes(cfg, checkpoint):
+    """Compare the resumed run's config with the one its checkpoint was trained with: keys
+    of C.RESUMABLE may change (printed), any other change is refused. Returns the
+    checkpoint's epoch."""
+    from sharpdro.checkpoint import read_run_state
+
+    try:
+        saved = read_run_state(checkpoint)
+        used = C.from_text(saved["config"], checkpoint)
+    except (ValueError, KeyError) as err:
+        raise UserError(f"cannot resume: {err}") from None
+    old, new = C.flat(used), C.flat(cfg)
+    allowed, refused = C.resume_changes(used, cfg)
+    if refused:
+        key = refused[0]
+        raise UserError(f"{key} cannot change on resume (the checkpoint was trained with "
+                        f"{old[key]!r}, now {new[key]!r}); a resumed run may change only "
+                        f"{', '.join(k for k in C.RESUMABLE if '.' in k)} and where it runs")
+    for key in allowed:
+        if key not in ("name", "run_dir", "output_root"):
+            print(f"resume: {key} {old[key]!r} -> {new[key]!r}")
+    if cfg.train.epochs < saved["epoch"]:
+        raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
+                        f"{cfg.train.epochs} cannot go below it")
+    return saved["epoch"]
 
 
 # the photon-limited protocol's settings (data.groups: severity)
@@ -141,18 +173,42 @@ def python_command():
 def main(argv=None):
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        return train(args, rest)
-    except (UserError, FloatingPointError) as err:  # FloatingPointError: the NaN guard
+        with contextlib.ExitStack() as hold:  # the run folder's lock, released on any exit
+            return train(args, rest, hold)
+    except UserError as err:
         sys.exit(f"error: {err}")
+    except FloatingPointError as err:  # the NaN guards
+        sys.exit(f"error: {err}. {kept_checkpoint(args, rest)} Try a lower optim.lr or "
+                 "algorithm.rho.")
+    except OSError as err:  # a full disk, a folder that became read-only
+        where = f" {err.filename}" if err.filename else ""
+        sys.exit(f"error: cannot write{where}: {err.strerror or err}. "
+                 f"{kept_checkpoint(args, rest)}")
 
 
-def train(args, rest):
+def kept_checkpoint(args, rest):
+    """What a failed run leaves to resume from, in a sentence."""
+    from sharpdro.checkpoint import read_run_state
+
+    folder = getattr(args, "folder", None)
+    try:
+        saved = read_run_state(folder.checkpoint("last"))
+    except (AttributeError, ValueError, OSError):
+        return "No checkpoint was written."
+    return (f"The last good checkpoint is kept: epoch {saved['epoch']} (step {saved['step']}) "
+            f"in {folder.checkpoint('last')}.")
+
+
+def train(args, rest, hold):
+    """``hold``: an ExitStack that keeps the run folder's lock until train() returns."""
     cfg, folder, resume_from = resolve_run(args, rest)
+    args.folder = folder  # for the messages of a failed run
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     import yaml
     from mindspore.train import Model
 
+    from callbacks.run_folder import RunFolderError
     from callbacks import (AverageReplicas, Checkpointer, ExportBest, Interrupt, NanGuard, ProgressLogger,
                            RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
     from datasets import build_data
@@ -174,10 +230,22 @@ def train(args, rest):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
         rank, world = init_distributed(cfg.train.distributed)
+        if rank == 0:  # only rank 0 writes, and holds the folder
+            folder.check_free()
         t0 = time.time()
         data = build_data(cfg, rank, world)
-    except (ValueError, DatasetNotFoundError, DistributedError) as err:
+        empty = [f"{split} {data.arrays.group_kind} {name}" for split, sets in
+                 (("validation", data.val), ("test", data.test))
+                 for name, s in sets.items() if len(s) == 0]
+        if empty:
+            raise ValueError(f"no images in the {', '.join(empty)}: every group needs "
+                             "validation and test images (more data, or a larger "
+                             "data.val_fraction)")
+    except (ValueError, DatasetNotFoundError, DistributedError, RunFolderError) as err:
         raise UserError(str(err)) from None
+    except OSError as err:  # the cache folder: read-only, full
+        raise UserError(f"cannot use {err.filename or cfg.data.cache_dir}: "
+                        f"{err.strerror or err}") from None
     main_rank = rank == 0  # only rank 0 writes the run folder
     parallel = f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)" if world > 1 else ""
     groups = (f"{cfg.data.corruption} at severities 0..{cfg.data.num_severity}"
@@ -197,15 +265,10 @@ def train(args, rest):
         cell.enable_loss_scale()
     resumed = {}
     if resume_from:
-        try:
+        try:  # everything but the learning rates, which come from this config's schedule
             resumed = load_train_state(cell, resume_from)
         except ValueError as err:
             raise UserError(str(err)) from None
-        if resumed["seed"] != cfg.seed:
-            raise UserError(f"checkpoint seed {resumed['seed']} differs from the config's {cfg.seed}")
-        if resumed["epoch"] > cfg.train.epochs:
-            raise UserError(f"{resume_from} is already at epoch {resumed['epoch']} of "
-                            f"{cfg.train.epochs}; raise --train.epochs to train on")
         print(f"resuming {folder} after epoch {resumed['epoch']} (step {resumed['step']})")
         saved_world = resumed.get("world_size", 1)
         if saved_world != world:  # nothing in a checkpoint depends on the rank count
@@ -213,10 +276,19 @@ def train(args, rest):
                   f"{world}; the global batch and the data order are the same")
 
     if main_rank:
+        try:
+            hold.enter_context(folder.lock("train.py"))
+        except RunFolderError as err:
+            raise UserError(str(err)) from None
         if args.overwrite:
             folder.clear()
         folder.create()
-        folder.restart_logs(resumed.get("step"))
+        if resumed and folder.is_finished():  # a finished run trained on (more epochs)
+            folder.unmark_done()
+        try:
+            folder.restart_logs(resumed.get("step"))
+        except ValueError as err:  # a damaged log line
+            raise UserError(str(err)) from None
         C.save_config(cfg, folder.file(folder.CONFIG))
         folder.write_json(folder.DATA, data.info())  # the model's input contract
         if not resumed:

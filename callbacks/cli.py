@@ -1,11 +1,12 @@
 """Command-line plumbing shared by eval.py and export.py: a run folder, or a config plus a
 checkpoint (or, for eval.py, a MindIR file)."""
+import contextlib
 import os
 import sys
 
 from sharpdro import config as C
 
-from .run_folder import RunFolder
+from .run_folder import RunFolder, RunFolderError
 
 
 def add_checkpoint_args(parser, mindir=False):
@@ -89,3 +90,29 @@ def input_contract(args, cfg):
 
         info = dataset_info(cfg)
     return info
+
+
+@contextlib.contextmanager
+def entry_point(program, *outputs):
+    """The common frame of eval.py and export.py: hold the run folder(s) that ``outputs``
+    (paths to be written, or RunFolders) lie in, so that they have one writer at a time;
+    a held folder, a folder that cannot be written, a full disk or Ctrl-C end the program
+    with one line (exit 1, or 130 for Ctrl-C); what was not finished is not written."""
+    folders = {}
+    for out in outputs:
+        folder = out if isinstance(out, RunFolder) else owning_run(out) if out else None
+        if folder is not None:
+            folders[os.path.abspath(folder.path)] = folder
+    try:
+        with contextlib.ExitStack() as stack:
+            for folder in folders.values():
+                stack.enter_context(folder.lock(program))
+            yield
+    except RunFolderError as err:
+        sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        print(f"\n{program} interrupted; no result was written", file=sys.stderr)
+        sys.exit(130)
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        sys.exit(f"error: cannot write{where}: {err.strerror or err}")

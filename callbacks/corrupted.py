@@ -24,6 +24,7 @@ def evaluate_benchmark(predict, bench, image_size, channels, num_classes, mean, 
     from datasets.benchmark import STANDARD
     from datasets.pipeline import EvalSet
 
+    bench.check(image_size, channels, num_classes)  # every file before any is evaluated
     acc = {}
     order = [c for c in STANDARD if c in bench.corruptions] + sorted(
         c for c in bench.corruptions if c not in STANDARD)

@@ -1,5 +1,6 @@
 """Accuracy and loss at every severity: eval.jsonl, predictions.npz, a table, and the plot."""
 import json
+import math
 import time
 
 import numpy as np
@@ -205,8 +206,15 @@ class SeverityEval(Callback):
                              for s, data in sets.items()} for split, sets in self.splits.items()}
         finally:
             self.network.set_train(True)
-        predictions = {}
-        for split, per_set in self.sharded.combine(local).items():
+        predictions, combined = {}, self.sharded.combine(local)
+        for split, per_set in combined.items():  # a model whose outputs are not finite
+            for s, (_, _, nll) in per_set.items():
+                if not math.isfinite(nll):  # is never the best and stops the run
+                    raise FloatingPointError(
+                        f"evaluation after epoch {epoch}: the {split} loss at "
+                        f"{self.kind} {s} is {nll} (the model's outputs are not finite); "
+                        "stopped before this epoch was recorded or saved")
+        for split, per_set in combined.items():
             self.last[split], predictions[split] = summarise(per_set, self.kind)
             self.print(f"[{split} after epoch {epoch}]\n{format_table(self.last[split])}",
                        flush=True)

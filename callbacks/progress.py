@@ -83,17 +83,16 @@ class ProgressLogger(Callback):
 
 class NanGuard(Callback):
     """Stop with a clear message when the loss is NaN or infinite (before the epoch's
-    checkpoint is written, so the last good checkpoint stays)."""
+    checkpoint is written, so the last good checkpoint, if any, stays)."""
 
     def on_train_step_end(self, run_context):
         loss = _loss_value(run_context)
         if not math.isfinite(loss):
             step = run_context.original_args().cur_step_num
             run_context.request_stop()
-            raise FloatingPointError(
+            raise FloatingPointError(  # train.py says which checkpoint is kept
                 f"training loss is {loss} at step {step} of epoch "
-                f"{run_context.original_args().cur_epoch_num}; stopped. The last good checkpoint "
-                "is kept. Try a lower optim.lr or algorithm.rho.")
+                f"{run_context.original_args().cur_epoch_num}; stopped")
 
 
 class StopAtStep(Callback):

@@ -16,16 +16,26 @@
       exports/              export.py's files, named by checkpoint, batch and format
       evals/                eval.py's results, named by what was evaluated
       done                  written last
+      .lock                 held by the one process writing the folder (see RunFolder.lock)
 
 Every log row carries the global step (CSV: second column; JSON lines: ``step``), so one
 rule resumes all of them: keep the rows up to the checkpoint's step.
 """
+import contextlib
 import csv
+import datetime
+import fcntl
 import json
 import os
 import shutil
+import socket
+import sys
 
-from sharpdro.atomic import atomic_path
+from sharpdro.atomic import atomic_path, remove_stale
+
+
+class RunFolderError(ValueError):
+    """The run folder cannot be used: held by another process, not a folder, not writable."""
 
 
 class RunFolder:
@@ -42,6 +52,7 @@ class RunFolder:
     EXPORTS = "exports"
     EVALS = "evals"
     DONE = "done"
+    LOCK = ".lock"
     LOGS = (TRAIN_LOG, GROUP_WEIGHTS, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
     FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE)
@@ -105,6 +116,70 @@ class RunFolder:
     def eval_records(self):
         return read_records(self.file(self.EVAL_LOG))
 
+    # -- one writer --------------------------------------------------------------------
+    def holder(self):
+        """Who holds the lock ("pid 123 on host, since ..."), or None when it is free."""
+        path = self.file(self.LOCK)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # no lock file (or unreadable): nobody holds it
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            with open(path) as f:
+                text = f.read().strip()
+            try:
+                who = json.loads(text)
+                return (f"{who['program']} (pid {who['pid']} on {who['host']}, "
+                        f"since {who['since']})")
+            except (ValueError, KeyError, TypeError):
+                return "another process (starting)"
+        finally:
+            os.close(fd)
+        return None
+
+    def check_free(self):
+        """RunFolderError when another process holds the folder (nothing is written)."""
+        who = self.holder()
+        if who is not None:
+            raise RunFolderError(self._busy(who))
+
+    def _busy(self, who):
+        return (f"{self} is in use by {who}; wait for it to end or stop it (a run that "
+                "crashed or was killed holds nothing)")
+
+    @contextlib.contextmanager
+    def lock(self, program=None):
+        """Hold the folder for one writer while the block runs: an exclusive ``flock`` on
+        ``.lock`` (the kernel releases it when the process ends in any way, so a killed
+        run leaves nothing stale), which names its holder. RunFolderError when another
+        process holds it, when the path is not a folder, or when it cannot be written."""
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise RunFolderError(f"run folder {self} is a file, not a folder")
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:
+            raise RunFolderError(f"cannot write the run folder {self}: {err.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunFolderError(self._busy(self.holder() or "another process")) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({
+                "program": program or os.path.basename(sys.argv[0] or "python"),
+                "pid": os.getpid(), "host": socket.gethostname(),
+                "since": datetime.datetime.now().isoformat(timespec="seconds")}).encode())
+            for sub in ("", self.CHECKPOINTS, self.EXPORTS, self.EVALS, self.PLOTS):
+                remove_stale(self.file(sub))  # what a killed writer left
+            yield self
+        finally:
+            os.ftruncate(fd, 0)
+            os.close(fd)  # releases the lock
+
     # -- writing ---------------------------------------------------------------------
     def create(self):
         os.makedirs(os.path.join(self.path, self.CHECKPOINTS), exist_ok=True)
@@ -130,28 +205,67 @@ class RunFolder:
             else:
                 keep_up_to_step(path, resume_step)
 
+    def unmark_done(self):
+        """A finished run goes on (resumed with more epochs): no longer done."""
+        if self.is_finished():
+            os.remove(self.file(self.DONE))
+
     def mark_done(self, text):
         with atomic_path(self.file(self.DONE)) as tmp, open(tmp, "w") as f:
             f.write(text)
 
 
+def _complete_lines(path):
+    """The lines of a log, without a torn last line (a crash while appending leaves one
+    without its newline): (lines, torn text or None)."""
+    with open(path, newline="") as f:
+        lines = f.readlines()
+    if lines and not lines[-1].endswith("\n"):
+        return lines[:-1], lines[-1]
+    return lines, None
+
+
+def _parse_jsonl(path, lines):
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            raise ValueError(f"{path}, line {number}: not a JSON record (the file is "
+                             "damaged; remove the line to go on)") from None
+    return out
+
+
 def read_records(path):
-    """The records of a JSON-lines log ([] if it does not exist)."""
+    """The records of a JSON-lines log ([] if it does not exist); a torn last line (a
+    crash while appending) is left out, a damaged line elsewhere is a ValueError naming it."""
     if not os.path.isfile(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    lines, _ = _complete_lines(path)
+    return _parse_jsonl(path, lines)
 
 
 def keep_up_to_step(path, step):
     """Rewrite a log keeping its rows with global step <= ``step`` (CSV: header kept,
-    step in the second column; JSON lines: the ``step`` field)."""
-    with open(path, newline="") as f:
-        if path.endswith(".jsonl"):
-            lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-        else:
-            rows = list(csv.reader(f))
-            lines = rows[:1] + [r for r in rows[1:] if int(r[1]) <= step]
+    step in the second column; JSON lines: the ``step`` field). A torn last line is dropped
+    with a note; a damaged line elsewhere is a ValueError naming file and line."""
+    lines, torn = _complete_lines(path)
+    if torn is not None:
+        print(f"note: dropped the incomplete last line of {path} (a crash while writing "
+              f"it): {torn[:60]!r}", file=sys.stderr)
+    if path.endswith(".jsonl"):
+        records = _parse_jsonl(path, lines)
+        kept = [line for line in lines if line.strip()]
+        lines = [line for line, r in zip(kept, records) if r["step"] <= step]
+    else:
+        rows = list(csv.reader(lines))
+        for number, row in enumerate(rows[1:], 2):
+            if len(row) < 2 or not row[1].isdigit():
+                raise ValueError(f"{path}, line {number}: not a log row (the file is damaged; "
+                                 "remove the line to go on)")
+        lines = rows[:1] + [r for r in rows[1:] if int(r[1]) <= step]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         if path.endswith(".jsonl"):
             f.writelines(lines)

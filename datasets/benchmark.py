@@ -45,35 +45,53 @@ class Benchmark:
         root = os.path.join(self.folder, corruption)
         return sorted(int(d) for d in os.listdir(root) if d.isdigit() and int(d) in SEVERITIES)
 
+    def check(self, image_size, channels, num_classes):
+        """Every file's shape, type and labels (npy) or class folders (folders) against the
+        model, before anything is evaluated: BenchmarkError naming the first bad file."""
+        for corruption in self.corruptions:
+            if self.layout == "npy":
+                self._npy_arrays(corruption, image_size, channels, num_classes)
+            else:
+                for severity in self.severities(corruption):
+                    self._class_folders(corruption, severity, num_classes)
+
     def sets(self, corruption, image_size, channels, num_classes):
         """Yields (severity, images uint8 n x H x W x C, labels int64) of ``corruption``,
         checked against the model's input (side, channels) and class count."""
         if self.layout == "npy":
-            yield from self._npy_sets(corruption, image_size, channels, num_classes)
+            images, labels = self._npy_arrays(corruption, image_size, channels, num_classes)
+            n = len(images) // len(SEVERITIES)
+            for i, severity in enumerate(SEVERITIES):
+                part = slice(i * n, (i + 1) * n)
+                yield severity, images[part], labels[part]
             return
         for severity in self.severities(corruption):
-            root = os.path.join(self.folder, corruption, str(severity))
-            classes, files, labels = _list_class_folders(root)
-            if len(classes) != num_classes:
-                raise BenchmarkError(f"{root}: {len(classes)} class folders, the model has "
-                                     f"{num_classes} classes")
+            root, files, labels = self._class_folders(corruption, severity, num_classes)
             images = _load_resized(root, files, image_size)
             if channels == 1:  # a grey model: ITU-R 601 luma, as Pillow's "L"
                 images = np.rint(images @ np.float32([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
             yield severity, images, labels
 
-    def _labels(self):
-        path = os.path.join(self.folder, "labels.npy")
-        return np.load(path).astype(np.int64).reshape(-1)
+    def _class_folders(self, corruption, severity, num_classes):
+        root = os.path.join(self.folder, corruption, str(severity))
+        classes, files, labels = _list_class_folders(root)
+        if len(classes) != num_classes:
+            raise BenchmarkError(f"{root}: {len(classes)} class folders, the model has "
+                                 f"{num_classes} classes")
+        return root, files, labels
 
-    def _npy_sets(self, corruption, image_size, channels, num_classes):
+    def _labels(self):
+        return _load_npy(os.path.join(self.folder, "labels.npy")).astype(np.int64).reshape(-1)
+
+    def _npy_arrays(self, corruption, image_size, channels, num_classes):
+        """(images N x H x W x C memory-mapped, labels N) of ``corruption``, checked."""
         path = os.path.join(self.folder, corruption + ".npy")
-        images = np.load(path, mmap_mode="r")
+        images = _load_npy(path)
         if images.ndim == 3:
             images = images[..., None]
         labels = self._labels()
-        n_all = len(images)
-        if images.ndim != 4 or images.dtype != np.uint8 or n_all % len(SEVERITIES):
+        n_all = len(images) if images.ndim else 0
+        if images.ndim != 4 or images.dtype != np.uint8 or n_all % len(SEVERITIES) or not n_all:
             raise BenchmarkError(f"{path}: expected uint8 images N x H x W x C with N = 5 x n "
                                  f"(severities 1..5 in order), got {images.dtype} {images.shape}")
         n = n_all // len(SEVERITIES)
@@ -88,9 +106,16 @@ class Benchmark:
         if labels.min() < 0 or labels.max() >= num_classes:
             raise BenchmarkError(f"labels.npy: labels must be in 0..{num_classes - 1} for this "
                                  f"model, found {labels.min()}..{labels.max()}")
-        for i, severity in enumerate(SEVERITIES):
-            part = slice(i * n, (i + 1) * n)
-            yield severity, images[part], labels[part]
+        return images, labels
+
+
+def _load_npy(path):
+    """A memory-mapped .npy array; BenchmarkError naming the file if it is not one."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BenchmarkError(f"{path} is not a readable NumPy .npy file ({first})") from None
 
 
 def open_benchmark(folder):
@@ -160,6 +185,8 @@ def main(argv=None):
     parser.add_argument("--num", type=int, default=0, help="first N test images (0 = all)")
     parser.add_argument("--corruptions", default=",".join(STANDARD))
     args, rest = parser.parse_known_args(argv)
+    if args.num < 0:
+        parser.error(f"--num must be 0 (all) or a positive count, got {args.num}")
     try:
         cfg = C.load_config(args.config, rest)
         check_data_config(cfg)

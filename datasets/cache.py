@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from sharpdro.atomic import atomic_path
+from sharpdro.atomic import atomic_path, remove_stale
 
 log = logging.getLogger(__name__)
 VERSION = 2  # bump when the corruption code changes what it produces
@@ -30,8 +30,8 @@ def _checksum(path):
 
 
 def _atomic_write(path, write):
-    # the pid in the name: two processes may fill the same cache at once
-    with atomic_path(path, tag=f"tmp{os.getpid()}") as tmp, open(tmp, "wb") as f:
+    # each writer has its own temporary folder: two processes may fill the same cache at once
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         write(f)
         f.flush()
         os.fsync(f.fileno())
@@ -41,6 +41,7 @@ class ArrayCache:
     def __init__(self, root):
         self.root = root
         os.makedirs(root, exist_ok=True)
+        remove_stale(root)  # what a killed process was writing
 
     def paths(self, key):
         name = key_name(key)

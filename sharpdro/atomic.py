@@ -1,23 +1,73 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename."""
+"""Atomic file writes: write inside a private temporary folder beside the target, then
+rename into place with the user's normal file mode.
+
+A private folder, not a temporary name beside the target, because the writers we call
+make temporary files of their own (MindSpore's checkpoint writer ``<name>.tmp``) and change
+the permissions of the folder they write into (MindSpore's ONNX writer chmods it 0700):
+both stay inside our folder, which is removed on success and on any error. What a killed
+process leaves behind (``kill -9`` gives no chance to clean up) is removed by
+:func:`remove_stale` the next time a run starts in that folder.
+"""
 import contextlib
 import os
+import re
+import shutil
+import tempfile
+
+# .<file name>.<tag><pid>-<random>: the private folder of one write
+_PRIVATE = re.compile(r"^\..+\.[a-z]+(\d+)-[A-Za-z0-9_]+$")
+# temporary names of earlier versions (<base>.tmp<pid><ext>, MindSpore's <base>.tmp<pid>.tmp)
+_LEGACY = re.compile(r"^.+\.(?:tmp|unverified|decoding)(\d+)(?:\.[A-Za-z0-9]+)*$")
+
+
+def default_file_mode():
+    """The mode a file created by ``open()`` gets: 0o666 minus the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
 def atomic_path(path, tag="tmp"):
-    """Yield a temporary path ``<base>.<tag><pid><ext>`` to write; on success it replaces
-    ``path``, on any error it is removed and ``path`` stays as it was.
-
-    The extension is kept because writers add or read it: MindSpore appends ``.ckpt``,
-    NumPy ``.npz``, and matplotlib picks the format from it.
-    """
-    base, ext = os.path.splitext(path)
-    # the pid: data-parallel ranks may write the same file (the data cache) at once
-    tmp = f"{base}.{tag}{os.getpid()}{ext}"
+    """Yield a temporary path (same file name, in a private folder beside ``path``) to
+    write; on success the file gets the user's normal mode (umask) and replaces ``path``;
+    on any error ``path`` stays as it was. Either way the private folder is removed."""
+    directory, name = os.path.split(os.path.abspath(path))
+    private = tempfile.mkdtemp(prefix=f".{name}.{tag}{os.getpid()}-", dir=directory)
     try:
+        tmp = os.path.join(private, name)
         yield tmp
+        os.chmod(tmp, default_file_mode())  # MindSpore writes its files 0400
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale(directory):
+    """Remove the temporary files and folders in ``directory`` whose writing process is
+    dead (a kill or a power cut mid-write); returns their names."""
+    if not os.path.isdir(directory):
+        return []
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        match = _PRIVATE.match(name) or _LEGACY.match(name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        removed.append(name)
+    return removed

@@ -8,6 +8,7 @@ import mindspore as ms
 from .algorithms import SCRATCH_PREFIX
 from .atomic import atomic_path
 from .models import create_model_from_config
+from .runtime import quiet_mindspore_log
 
 
 def read_checkpoint(path):
@@ -75,18 +76,26 @@ def read_run_state(path):
     return run_state_of(read_checkpoint(path), path)
 
 
+# the optimizer's per-step learning rates: rebuilt from the config, never loaded (a resumed
+# run may change optim.lr or train.epochs, see sharpdro/config.py RESUMABLE)
+FROM_CONFIG = ("learning_rate",)
+
+
 def load_train_state(cell, path):
     """Load a ``save_train_state`` checkpoint into a train cell; returns its run_state.
+    The learning rates stay the cell's own (FROM_CONFIG).
 
     Raises ValueError when the checkpoint does not fit the cell (names the parameters)."""
     saved = read_checkpoint(path)
     run_state = run_state_of(saved, path)
-    wanted = [p for p in cell.get_parameters() if not p.name.startswith(SCRATCH_PREFIX)]
+    wanted = [p for p in cell.get_parameters() if not p.name.startswith(SCRATCH_PREFIX)
+              and p.name not in FROM_CONFIG]
     problems = [f"{p.name}: missing from checkpoint" for p in wanted if p.name not in saved]
     problems += [f"{p.name}: checkpoint {tuple(saved[p.name].shape)} vs model {tuple(p.shape)}"
                  for p in wanted if p.name in saved and tuple(saved[p.name].shape) != tuple(p.shape)]
     if problems:
         raise ValueError(f"checkpoint {path} does not fit this run ({len(problems)} parameters):"
                          "\n  " + "\n  ".join(problems[:20]))
-    ms.load_param_into_net(cell, {p.name: saved[p.name] for p in wanted})
+    with quiet_mindspore_log():  # it warns of the parameters left out on purpose
+        ms.load_param_into_net(cell, {p.name: saved[p.name] for p in wanted})
     return run_state

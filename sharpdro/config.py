@@ -265,6 +265,8 @@ def load_config(path=None, overrides=None):
     """Defaults, then the YAML file at ``path``, then ``overrides`` (dotted keys or argv list)."""
     values = {}
     if path is not None:
+        if os.path.isdir(path):
+            raise ConfigError(f"config file {path!r} is a folder; give a YAML file")
         if not os.path.isfile(path):
             raise ConfigError(f"config file {path!r} does not exist")
         try:
@@ -306,6 +308,44 @@ def _check(cfg):
     ms = cfg.optim.milestones
     if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
         raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
+
+
+# What a resumed run (train.py --resume R --key value) may change, and how train.py applies
+# it: the learning-rate schedule is rebuilt from optim.lr and train.epochs (or max_steps)
+# and the remaining steps take its values at their global step; the others change when or
+# where work is done, not what is computed. Every other key must stay as the checkpoint has it.
+RESUMABLE = ("train.epochs", "train.max_steps", "optim.lr", "train.eval_every",
+             "train.log_every", "train.export_mindir", "train.eval_batch_size",
+             "train.sink_mode", "train.distributed", "device_target", "device_id", "mode",
+             "data.data_dir", "data.cache_dir", "name", "run_dir", "output_root")
+
+
+def flat(cfg, prefix=""):
+    """{dotted key: value} of a (nested) config."""
+    out = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict) and f"{prefix}{key}" not in LEAVES:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def from_text(text, where):
+    """A config from YAML text (a checkpoint's copy); keys added since get their defaults."""
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: the config is not valid YAML: {err}") from None
+    return _build(SCHEMA, values, "")
+
+
+def resume_changes(saved, cfg):
+    """(allowed, refused): the keys whose values differ between the checkpoint's config
+    ``saved`` and the resumed run's ``cfg``, split by :data:`RESUMABLE`."""
+    old, new = flat(saved), flat(cfg)
+    changed = [k for k in new if k in old and old[k] != new[k]]
+    return ([k for k in changed if k in RESUMABLE], [k for k in changed if k not in RESUMABLE])
 
 
 def run_name(cfg):

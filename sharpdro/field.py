@@ -1,5 +1,6 @@
 """One typed, range-checked setting: the unit of the config schema and of the
 algorithm hyperparameter table (no MindSpore import, so both load before it)."""
+import math
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,8 @@ class Field:
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
             raise ConfigError(f"{key}: expected {self.type.__name__}, got "
                               f"{type(value).__name__} {value!r}")
+        if self.type is float and not math.isfinite(value):  # YAML reads .nan, .inf, "nan"
+            raise ConfigError(f"{key}: {value!r} is not a finite number")
         if self.type is list and self.item_type is not None:
             value = [Field(0, self.item_type).coerce(f"{key}[{i}]", v) for i, v in enumerate(value)]
         if self.choices is not None and value not in self.choices:

@@ -4,7 +4,9 @@ Importing ``sharpdro`` changes nothing in the process. The entry points (train.p
 eval.py, export.py, the benchmarks, the tests) call :func:`configure_process` first, before
 MindSpore loads; a user's own script may call it too (it is optional).
 """
+import contextlib
 import os
+import re
 
 # Environment variables read once, when MindSpore loads its CPU kernels and its logger:
 # - ONEDNN_MAX_CPU_ISA AVX2: on CPUs with AVX-512, oneDNN picks a reference convolution
@@ -23,6 +25,22 @@ DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
 MODES = ("graph", "pynative")
 
 
+@contextlib.contextmanager
+def quiet_mindspore_log():
+    """MindSpore's Python logger raised to CRITICAL for the block."""
+    import logging
+
+    from mindspore import log
+
+    logger = log._get_logger()  # pylint: disable=protected-access
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def set_context(device_target="CPU", mode="graph", device_id=None, seed=None):
     """Select the device and execution mode; optionally seed MindSpore's global RNG."""
     import mindspore as ms
@@ -32,11 +50,19 @@ def set_context(device_target="CPU", mode="graph", device_id=None, seed=None):
     if mode not in MODES:
         raise ValueError(f"mode {mode!r} is not one of {MODES}")
     try:
-        if device_id is None:
-            ms.set_device(device_target)
-        else:
-            ms.set_device(device_target, device_id)
-    except RuntimeError:
+        with quiet_mindspore_log():  # its checks log a page about missing drivers first
+            if device_id is None:
+                ms.set_device(device_target)
+            else:
+                ms.set_device(device_target, device_id)
+    except RuntimeError as err:
+        offered = re.search(r"only supports one of the \[([^\]]*)\]", str(err))
+        if offered:  # a backend whose drivers and libraries this machine lacks
+            names = offered.group(1).replace("'", "")
+            raise ValueError(f"device_target {device_target} is not available here: MindSpore "
+                             f"{ms.__version__} on this machine runs on {names} (the "
+                             f"{device_target} backend needs its drivers; see MindSpore's "
+                             "installation guide)") from None
         # the runtime already runs (an earlier call in this process ran kernels): fine if
         # it runs on the requested device, which cannot change any more
         if ms.get_context("device_target") != device_target:

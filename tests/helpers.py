@@ -153,6 +153,18 @@ DP_CASES = [("erm", "erm", {}), ("groupdro", "groupdro", {"eta": 0.5}),
 DP_STEPS = 2
 
 
+# train.py on tiny synthetic data: 2 epochs of 22 steps, evaluation in a second
+TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
+        "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
+        "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
+
+
+def tiny(cache, run_dir, *extra):
+    """train.py arguments of a tiny run in ``run_dir`` (later arguments win)."""
+    return ["--config", "configs/quickstart.yaml", "--run_dir", str(run_dir), "--cache_dir", cache,
+            *TINY, *extra]
+
+
 def read_jsonl(path):
     """The records of a JSON-lines file (eval.jsonl)."""
     import json

@@ -11,11 +11,7 @@ import pytest
 import eval as eval_entry
 import export as export_entry
 import train as train_entry
-from helpers import crash_at_epoch_2, read_jsonl
-
-TINY = ["--data.dataset", "synthetic", "--image_size", "12", "--channels", "1",
-        "--num_classes", "3", "--num_per_class", "120", "--epochs", "2", "--batch_size", "16",
-        "--eval_batch_size", "64", "--log_every", "5", "--mode", "graph"]
+from helpers import crash_at_epoch_2, read_jsonl, tiny
 RUN_FILES = ["config.yaml", "data.json", "plots/groups.png", "train_log.csv", "group_weights.csv", "eval.jsonl", "predictions.npz",
              "checkpoints/last.ckpt", "checkpoints/best.ckpt", "plots/group_weights.png",
              "plots/accuracy_by_severity.png", "model.mindir", "done"]
@@ -24,11 +20,6 @@ RUN_FILES = ["config.yaml", "data.json", "plots/groups.png", "train_log.csv", "g
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return str(tmp_path_factory.mktemp("cache"))
-
-
-def tiny(cache, run_dir, *extra):
-    return ["--config", "configs/quickstart.yaml", "--run_dir", str(run_dir), "--cache_dir", cache,
-            *TINY, *extra]
 
 
 @pytest.fixture(scope="module")
@@ -281,8 +272,10 @@ def test_disk_failure_while_checkpointing_leaves_the_previous_checkpoint(run_dir
     before = open(path, "rb").read()
 
     def full_disk(cell, name, **kwargs):
-        with open(name, "wb") as f:
-            f.write(b"partial")
+        # MindSpore writes <name>.tmp, then renames it to name: both names partly written
+        for path in (os.path.splitext(name)[0] + ".tmp", name):
+            with open(path, "wb") as f:
+                f.write(b"partial")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ms, "save_checkpoint", full_disk)
