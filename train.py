@@ -223,9 +223,16 @@ def train(args, rest, hold):
     try:  # everything that can be wrong with the input, before the run folder is touched
         ALGORITHMS.check(cfg.algorithm.name)
         MODELS.check(cfg.model.name)
-        if cfg.data.groups == "none" and ALGORITHMS.get(cfg.algorithm.name).uses_group_labels:
-            raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is none; "
-                             "use sharpdro_agnostic (SharpDRO without group labels), erm or sam")
+        if cfg.data.groups == "none":
+            label_free = ", ".join(n for n in ALGORITHMS.names()
+                                   if not ALGORITHMS.get(n).uses_group_labels)
+            if ALGORITHMS.get(cfg.algorithm.name).uses_group_labels:
+                raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is "
+                                 f"none; the label-free choices: {label_free}")
+            if cfg.data.sampler in C.GROUP_SAMPLERS:
+                raise ValueError(f"data.sampler {cfg.data.sampler} needs group labels and "
+                                 f"data.groups is none; use permutation or replacement (the "
+                                 f"label-free algorithms: {label_free})")
         for message in ignored_settings(cfg):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
@@ -259,7 +266,11 @@ def train(args, rest, hold):
     # one schedule: the optimizer steps through it, the progress log prints from it
     lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch, cfg.train.epochs)
     optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
-    cell = create_train_step_from_config(cfg.algorithm, net, optimizer, data.num_groups, world)
+    try:
+        cell = create_train_step_from_config(cfg.algorithm, net, optimizer, data.num_groups, world,
+                                             group_counts=data.train_counts)
+    except ValueError as err:  # e.g. the adjustment and a group without training images
+        raise UserError(str(err)) from None
     if cfg.train.loss_scale == "dynamic" or (cfg.train.loss_scale == "auto"
                                              and cfg.train.amp_level != "O0"):
         cell.enable_loss_scale()

@@ -1,5 +1,6 @@
-"""Seconds per train step of ERM, SAM, GroupDRO and SharpDRO (graph mode) and peak RSS,
-side by side with PyTorch where PyTorch is importable.
+"""Seconds per train step of ERM, SAM, GroupDRO, SharpDRO, IRM, V-REx and CVaR (graph mode)
+and peak RSS, side by side with PyTorch where PyTorch is importable (its reference has the
+first four; with the others it is left out).
 
     python benchmarks/step_time.py [--models wrn28_2,small_cnn] [--batch 128] [--rounds 5]
                                    [--torch auto|on|off]
@@ -28,9 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 MODELS = {"wrn28_2": ("wrn", {"depth": 28, "widen_factor": 2}),
           "small_cnn": ("small_cnn", {})}
-ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro")
+ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro", "irm", "vrex", "cvar")
+TORCH_ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro")  # benchmarks/torch_reference.py
 OPTIONS = {"erm": {}, "sam": {"rho": 0.05}, "groupdro": {"eta": 0.01},
-           "sharpdro": {"rho": 0.05, "eta": 0.01}}
+           "sharpdro": {"rho": 0.05, "eta": 0.01}, "irm": {"anneal_steps": 0},
+           "vrex": {"anneal_steps": 0}, "cvar": {}}
 FRAMEWORKS = ("mindspore", "torch")
 
 
@@ -180,7 +183,11 @@ def main():
             parser.error(f"unknown {name} {bad}; choose from {list(known)}")
     if args.torch == "on" and not torch_available():
         parser.error("--torch on, but PyTorch is not importable here")
-    frameworks = ["mindspore"] + (["torch"] if args.torch != "off" and torch_available() else [])
+    mindspore_only = [a for a in algorithms if a not in TORCH_ALGORITHMS]
+    if args.torch == "on" and mindspore_only:
+        parser.error(f"the PyTorch reference has no {mindspore_only}; leave them out or use --torch off")
+    frameworks = ["mindspore"] + (["torch"] if args.torch != "off" and torch_available()
+                                  and not mindspore_only else [])
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "AVX2 (project default)")
     print(f"batch {args.batch}, {args.size}x{args.size}x3, {args.mode} mode, "
           f"ONEDNN_MAX_CPU_ISA={isa}, {os.cpu_count()} CPUs; {args.rounds} rounds after "

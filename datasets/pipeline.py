@@ -31,6 +31,25 @@ def _random_crop(images, offsets):
     return np.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
+def epoch_order(rng, labels, groups, sampler):
+    """The n training indices of one epoch (sharpdro.config.SAMPLERS): a permutation; n
+    independent draws (PyTorch's RandomSampler(replacement=True)); n draws with probability
+    proportional to 1 / n_g (group_balanced) or 1 / n_(g,y) (class_group_balanced)."""
+    n = len(labels)
+    if sampler == "permutation":
+        return rng.permutation(n)
+    if sampler == "replacement":
+        return rng.integers(0, n, n)
+    if sampler not in ("group_balanced", "class_group_balanced"):
+        raise ValueError(f"unknown sampler {sampler!r}")
+    cells = np.asarray(groups, np.int64)
+    if sampler == "class_group_balanced":
+        cells = cells * (int(np.max(labels)) + 1) + np.asarray(labels, np.int64)
+    _, cell_of, size = np.unique(cells, return_inverse=True, return_counts=True)
+    p = 1.0 / size[cell_of]
+    return rng.choice(n, n, replace=True, p=p / p.sum())
+
+
 class TrainEpoch:
     """Random-access source: item b is batch b of epoch ``epoch``.
 
@@ -49,8 +68,7 @@ class TrainEpoch:
         self.rank = rank
         rng = np.random.default_rng([seed, 10, epoch])
         n = len(labels)
-        # "replacement": n independent draws, as PyTorch's RandomSampler(replacement=True)
-        self.order = rng.permutation(n) if sampler == "permutation" else rng.integers(0, n, n)
+        self.order = epoch_order(rng, labels, groups, sampler)
         self.flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
         self.offsets = rng.integers(0, 2 * PAD + 1, (n, 2)) if random_crop else None
 

@@ -23,6 +23,8 @@ from .runtime import DEVICE_TARGETS, MODES
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
 GROUP_SOURCES = ("severity", "given", "none")  # data.groups (datasets/build.py registers each)
 BEST_METRICS = ("val_worst_acc", "val_mean_acc")
+GROUP_SAMPLERS = ("group_balanced", "class_group_balanced")  # need group labels
+SAMPLERS = ("permutation", "replacement") + GROUP_SAMPLERS  # datasets/pipeline.py draws them
 
 
 SCHEMA = {
@@ -83,9 +85,11 @@ SCHEMA = {
                             "(train_severity_<s>.txt and val.txt, or the authors' "
                             "imagenet30_distribution_<s>.txt and imagenet30_val.txt); null "
                             "draws and writes them"),
-        "sampler": Field("permutation", str, "training order: a permutation per epoch, or "
-                         "n draws with replacement (the authors' code); the last partial "
-                         "batch is dropped either way", choices=("permutation", "replacement")),
+        "sampler": Field("permutation", str, "training order: a permutation per epoch; n "
+                         "draws with replacement (the authors' code); n draws with "
+                         "probability 1/n_g (group_balanced) or 1/n_(g,y) "
+                         "(class_group_balanced, Idrissi et al. 2022); the last partial "
+                         "batch is dropped", choices=SAMPLERS),
         "uint8_rounding": Field("round", str, "corrupted images to uint8: to the nearest level, "
                                 "or truncated as the authors' code (about 0.5 level darker)",
                                 choices=("round", "truncate")),

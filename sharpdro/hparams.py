@@ -22,6 +22,15 @@ EPS_SOURCE = Field("batch", str, "gradient that sets the perturbation: batch-mea
 ABSENT_GROUPS = Field("zero", str, "a group absent from the batch: 'zero' counts it as zero "
                       "loss in the weight update (authors), 'skip' leaves its weight as it was",
                       choices=ABSENT_GROUP_MODES)
+ADJUSTMENT = Field(0.0, float, "GroupDRO's generalization adjustment C (Sagawa et al. 2020): "
+                   "the group-weight update uses L_g + C / sqrt(n_g), n_g the group's training "
+                   "images (0: off)", low=0.0)
+IRM_LAMBDA = Field(100.0, float, "IRM: weight of the IRMv1 penalty mean_g D_g^2 after "
+                   "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0)
+VREX_LAMBDA = Field(10.0, float, "V-REx: weight of the variance of the group losses after "
+                    "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0)
+ANNEAL_STEPS = Field(500, int, "IRM, V-REx: optimizer steps with penalty weight 1 before "
+                     "the full weight (counted across resume)", low=0)
 SCORE = Field("msp", str, "what picks the worst-case samples: from the pass-1 logits 1 - "
               "max softmax (msp), -logsumexp (energy), softmax entropy; the pass-1 loss "
               "(loss); the image's own noise level (noise: found the severe images of "
@@ -38,10 +47,14 @@ TILT = Field(0.0, float, "weight sample i of the worst-case set by exp(tilt * s_
 
 HPARAMS = {
     "erm": {},
-    "groupdro": {"eta": ETA, "absent_groups": ABSENT_GROUPS},
+    "groupdro": {"eta": ETA, "absent_groups": ABSENT_GROUPS, "adjustment": ADJUSTMENT},
     "sam": {"rho": RHO, "adaptive": ADAPTIVE, "sync_perturbation": SYNC_PERTURBATION},
     "sharpdro": {"rho": RHO, "eta": ETA, "adaptive": ADAPTIVE, "eps_source": EPS_SOURCE,
-                 "absent_groups": ABSENT_GROUPS, "sync_perturbation": SYNC_PERTURBATION},
+                 "absent_groups": ABSENT_GROUPS, "sync_perturbation": SYNC_PERTURBATION,
+                 "adjustment": ADJUSTMENT},
+    "irm": {"irm_lambda": IRM_LAMBDA, "anneal_steps": ANNEAL_STEPS},
+    "vrex": {"vrex_lambda": VREX_LAMBDA, "anneal_steps": ANNEAL_STEPS},
+    "cvar": {"fraction": FRACTION},
     "sharpdro_agnostic": {"rho": RHO, "adaptive": ADAPTIVE, "score": SCORE,
                           "fraction": FRACTION, "tilt": TILT,
                           "sync_perturbation": SYNC_PERTURBATION},

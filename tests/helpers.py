@@ -149,7 +149,12 @@ DP_CASES = [("erm", "erm", {}), ("groupdro", "groupdro", {"eta": 0.5}),
             ("sam", "sam", {"rho": 0.05}), ("sharpdro", "sharpdro", {"rho": 0.05, "eta": 0.5}),
             ("sharpdro_weighted", "sharpdro", {"rho": 0.05, "eta": 0.5, "eps_source": "weighted"}),
             ("sharpdro_unsynced", "sharpdro", {"rho": 0.05, "eta": 0.5, "sync_perturbation": False}),
-            ("agnostic", "sharpdro_agnostic", {"rho": 0.05, "fraction": 0.5})]
+            ("agnostic", "sharpdro_agnostic", {"rho": 0.05, "fraction": 0.5}),
+            ("groupdro_adjusted", "groupdro", {"eta": 0.5, "adjustment": 2.0,
+                                               "group_counts": [400, 100, 25, 4]}),
+            ("irm", "irm", {"irm_lambda": 5.0, "anneal_steps": 1}),
+            ("vrex", "vrex", {"vrex_lambda": 5.0, "anneal_steps": 1}),
+            ("cvar", "cvar", {"fraction": 0.25})]
 DP_STEPS = 2
 
 

@@ -27,13 +27,26 @@ def per_sample_loss(logits, label):
     return lse - logits[np.arange(len(label)), label]
 
 
-def backward(p, cache, label, coef):
-    """Gradient of sum_i coef_i * l_i with respect to every parameter."""
-    logits, n = cache["logits"], len(label)
+def softmax(logits):
     prob = np.exp(logits - logits.max(1, keepdims=True))
-    prob /= prob.sum(1, keepdims=True)
-    prob[np.arange(n), label] -= 1.0
-    dlogits = coef[:, None] * prob
+    return prob / prob.sum(1, keepdims=True)
+
+
+def backward(p, cache, label, coef, penalty_coef=None):
+    """Gradient of sum_i coef_i * l_i (+ sum_i penalty_coef_i * d_i, d_i the IRMv1 term
+    p_i . z_i - z_{i,y_i}) with respect to every parameter."""
+    logits, n = cache["logits"], len(label)
+    prob = softmax(logits)
+    onehot = np.eye(logits.shape[1])[label]
+    dlogits = coef[:, None] * (prob - onehot)
+    if penalty_coef is not None:  # d d_i / d z_ik = p_ik (1 + z_ik - p_i . z_i) - [k = y_i]
+        s = (prob * logits).sum(1, keepdims=True)
+        dlogits += penalty_coef[:, None] * (prob * (1.0 + logits - s) - onehot)
+    return backward_from_logits(p, cache, dlogits)
+
+
+def backward_from_logits(p, cache, dlogits):
+    n = len(dlogits)
     g = {"w2": dlogits.T @ cache["a"], "b2": dlogits.sum(0)}
     dy = (dlogits @ p["w2"]) * (cache["y"] > 0)
     g["gamma"] = (dy * cache["xh"]).sum(0)
@@ -85,27 +98,32 @@ def ood_score(logits, score):
 
 def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
          eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2,
-         tilt=0.0):
+         tilt=0.0, adjustment=0.0, group_counts=None, irm_lambda=100.0, vrex_lambda=10.0,
+         anneal_steps=500):
     """One step; ``state`` = dict(params, buf, w). Returns (new state, info)."""
     p, buf, w = state["params"], state["buf"], state["w"]
+    penalty = irm_lambda if algorithm == "irm" else vrex_lambda
     n = len(label)
     logits, cache = forward(p, x)
     loss = per_sample_loss(logits, label)
     group_loss, counts = group_stats(loss, group, num_groups)
+    # GroupDRO's adjustment: the weight update sees L_g + C / sqrt(n_g); the loss does not
+    update_loss = group_loss + (adjustment / np.sqrt(np.asarray(group_counts, np.float64))
+                                if adjustment else 0.0)
     g1 = backward(p, cache, label, np.full(n, 1.0 / n))
     info = {"loss": loss.mean(), "group_loss": group_loss, "counts": counts,
             "moving_mean": 0.1 * cache["mu"], "batch_var": cache["var"]}
     if algorithm == "erm":
         grad = g1
     elif algorithm == "groupdro":
-        w = update_weights(w, group_loss, counts, eta, absent)
+        w = update_weights(w, update_loss, counts, eta, absent)
         grad = backward(p, cache, label, _coef_weighted(w, group, counts))
     elif algorithm == "sam":
         q = _perturbed(p, g1, rho, adaptive)
         _, cache2 = forward(q, x)
         grad = backward(q, cache2, label, np.full(n, 1.0 / n))
     elif algorithm == "sharpdro":
-        w = update_weights(w, group_loss, counts, eta, absent)
+        w = update_weights(w, update_loss, counts, eta, absent)
         eps_grad = g1
         if eps_source == "weighted":
             eps_grad = backward(p, cache, label, _coef_weighted(w, group, counts))
@@ -127,8 +145,30 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         weights = selected * np.exp(tilt * (relative - relative[selected == 1].max()))
         g2 = backward(q, cache2, label, weights / weights.sum())
         grad = {k_: g1[k_] + g2[k_] for k_ in NAMES}
+    elif algorithm in ("irm", "vrex"):
+        # lambda_t: 1 until anneal_steps optimizer steps were taken, then lambda
+        lam = penalty if state.get("steps", 0) >= anneal_steps else 1.0
+        present = counts > 0
+        size = present.sum()
+        scale = 1.0 / (size * np.maximum(counts, 1.0) * max(lam, 1.0))  # per group
+        if algorithm == "irm":
+            d = (softmax(logits) * logits).sum(1) - logits[np.arange(n), label]
+            d_mean, _ = group_stats(d, group, num_groups)
+            info["penalty"] = (d_mean[present] ** 2).mean()
+            grad = backward(p, cache, label, scale[group], lam * 2.0 * d_mean[group] * scale[group])
+        else:
+            centred = group_loss - group_loss[present].mean()
+            info["penalty"] = (centred[present] ** 2).mean()
+            grad = backward(p, cache, label, (1.0 + lam * 2.0 * centred[group]) * scale[group])
+        info["objective"] = (group_loss[present].mean() + lam * info["penalty"]) / max(lam, 1.0)
+    elif algorithm == "cvar":  # the mean of the k largest losses (the group is not read)
+        k = int(np.ceil(fraction * n))
+        selected = np.zeros(n)
+        selected[np.argsort(-loss, kind="stable")[:k]] = 1.0 / k
+        grad = backward(p, cache, label, selected)
     else:
         raise ValueError(algorithm)
+    state = dict(state, steps=state.get("steps", 0) + 1)
     new_buf = {k: momentum * buf[k] + grad[k] + wd * p[k] for k in NAMES}
     new_p = {k: p[k] - lr * new_buf[k] for k in NAMES}
-    return {"params": new_p, "buf": new_buf, "w": w}, info
+    return {"params": new_p, "buf": new_buf, "w": w, "steps": state["steps"]}, info

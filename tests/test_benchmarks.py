@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 import flatness  # noqa: E402
+import readme_outputs  # noqa: E402
 import reproduce  # noqa: E402
 
 
@@ -91,3 +92,12 @@ def test_sweep_bad_input_fails_before_any_run(tmp_path, argv, message):
         reproduce.main(["--config", "configs/quickstart.yaml", "--runs_root", str(tmp_path / "r"),
                         *argv])
     assert not (tmp_path / "r").exists()
+
+
+def test_every_output_block_the_readme_marks_can_be_regenerated():
+    """benchmarks/readme_outputs.py knows every marked block, and finds the two it is for."""
+    with open(readme_outputs.README) as f:
+        marked = [m.group(1) for m in readme_outputs.MARK.finditer(f.read())]
+    assert sorted(marked) == sorted(readme_outputs.OUTPUTS)
+    lines = ["x", "corruption   1", "a", "mean accuracy over ...", "after"]
+    assert readme_outputs.between("\n".join(lines), "corruption ", "mean accuracy") == lines[1:4]

@@ -403,7 +403,7 @@ def test_settings_that_do_nothing_are_named(capsys):
     assert any(m.startswith("optim.milestones = [0.5, 0.75] is ignored: only the step schedule")
                for m in messages)
     assert any(m.startswith("algorithm.fraction = 0.3 is ignored: sharpdro does not use it "
-                            "(used by sharpdro_agnostic)") for m in messages)
+                            "(used by cvar, sharpdro_agnostic)") for m in messages)
     assert any(m.startswith("data.image_size = 16 is ignored: the fashion_mnist reader") for m in messages)
     assert any(m.startswith("model.depth = 16 is ignored: model small_cnn") for m in messages)
     assert len(messages) == 4
@@ -418,7 +418,7 @@ def test_help_lists_the_registries(capsys):
         train_entry.main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "algorithm.name: erm, groupdro, sam, sharpdro, sharpdro_agnostic" in out
+    assert "algorithm.name: cvar, erm, groupdro, irm, sam, sharpdro, sharpdro_agnostic, vrex" in out
     assert "model.name: resnet18, resnet50, small_cnn, wrn" in out
     assert "data.dataset: cifar10, cifar100, csv, fashion_mnist, image_folder, imagenet30, synthetic" in out
     assert "shot_noise" in out and "--algorithm.fraction (default 0.2)" in out

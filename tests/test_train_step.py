@@ -15,11 +15,20 @@ OPTIONS = {
     "groupdro": {"eta": 0.5},
     "sam": {"rho": 0.05},
     "sharpdro": {"rho": 0.05, "eta": 0.5},
+    "irm": {}, "vrex": {}, "cvar": {},
 }
+COUNTS = [400, 100, 25, 4]  # training images per group: the adjustment C / sqrt(n_g)
 CASES = [("erm", {}), ("groupdro", {}), ("sam", {}), ("sharpdro", {}),
          ("sam", {"adaptive": True}), ("sharpdro", {"adaptive": True}),
          ("sharpdro", {"eps_source": "weighted"}), ("sharpdro", {"absent_groups": "skip"}),
-         ("groupdro", {"absent_groups": "skip"})]
+         ("groupdro", {"absent_groups": "skip"}),
+         ("groupdro", {"adjustment": 2.0, "group_counts": COUNTS}),
+         ("sharpdro", {"adjustment": 2.0, "group_counts": COUNTS}),
+         ("sharpdro", {"adjustment": 2.0, "group_counts": COUNTS, "absent_groups": "skip"}),
+         # the anneal switch between the two steps: lambda_t 1, then lambda
+         ("irm", {"irm_lambda": 5.0, "anneal_steps": 1}), ("irm", {"anneal_steps": 0}),
+         ("vrex", {"vrex_lambda": 5.0, "anneal_steps": 1}), ("vrex", {"anneal_steps": 0}),
+         ("cvar", {"fraction": 0.25}), ("cvar", {"fraction": 1.0})]
 
 
 @pytest.mark.parametrize("algorithm,extra", CASES)
@@ -46,14 +55,16 @@ def test_steps_match_numpy_reference(mode, algorithm, extra):
 
 
 def test_reference_is_sensitive():
-    """The comparison above can fail: SharpDRO and SAM differ from ERM by more than tolerance."""
+    """The comparison above can fail: every other algorithm differs from ERM by more than
+    the tolerance."""
     params = initial_params()
     x, label, group = batch(0)
     state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
              "w": np.full(G, 1.0 / G)}
     erm, _ = ref.step("erm", state, x, label, group, G, LR, MOMENTUM, WD)
-    for algorithm in ("sam", "sharpdro", "groupdro"):
-        other, _ = ref.step(algorithm, state, x, label, group, G, LR, MOMENTUM, WD, rho=0.05, eta=0.5)
+    for algorithm in ("sam", "sharpdro", "groupdro", "irm", "vrex", "cvar"):
+        other, _ = ref.step(algorithm, state, x, label, group, G, LR, MOMENTUM, WD, rho=0.05,
+                            eta=0.5, anneal_steps=0)
         diff = max(np.abs(other["buf"][k] - erm["buf"][k]).max() for k in ref.NAMES)
         assert diff > 1e-3, algorithm
 
@@ -138,3 +149,39 @@ def test_graph_compiles_without_side_effect_warnings(graph_mode, capfd, algorith
     run(cell, *batch(0))
     err = capfd.readouterr().err
     assert "side effect nodes were eliminated" not in err, err[-2000:]
+
+
+@pytest.mark.parametrize("algorithm", ["groupdro", "sharpdro"])
+def test_adjustment_zero_is_bit_identical_to_the_plain_step(algorithm):
+    params = initial_params()
+    plain = make_cell(algorithm, params, **OPTIONS[algorithm])
+    zero = make_cell(algorithm, params, **OPTIONS[algorithm], adjustment=0.0, group_counts=COUNTS)
+    for i in range(2):
+        x, label, group = batch(i)
+        np.testing.assert_array_equal(run(plain, x, label, group).asnumpy(),
+                                      run(zero, x, label, group).asnumpy())
+    for a, b in zip(plain.get_parameters(), zero.get_parameters()):
+        np.testing.assert_array_equal(a.asnumpy(), b.asnumpy(), err_msg=a.name)
+
+
+@pytest.mark.parametrize("counts,message", [
+    (None, "needs the training images per group"),
+    ([1, 2, 3], "group_counts has 3 entries for 4 groups"),
+    ([5, -1, 3, 2], r"group_counts\[1\] is -1"),
+    ([5, 2.5, 3, 2], r"group_counts\[1\] is 2.5"),
+])
+def test_adjustment_refuses_bad_group_counts(counts, message):
+    with pytest.raises(ValueError, match=message):
+        make_cell("groupdro", initial_params(), adjustment=1.0, group_counts=counts)
+
+
+@pytest.mark.parametrize("value,message", [(-1.0, "must be >= 0"), (float("inf"), "not a finite")])
+def test_adjustment_must_be_finite_and_non_negative(value, message):
+    with pytest.raises(ValueError, match=message):
+        make_cell("sharpdro", initial_params(), adjustment=value, group_counts=COUNTS)
+
+
+def test_adjustment_is_c_over_root_n_and_zero_for_a_group_without_images():
+    from sharpdro.groups import group_adjustment
+
+    np.testing.assert_allclose(group_adjustment(2.0, [4, 0, 100], 3), [1.0, 0.0, 0.2])

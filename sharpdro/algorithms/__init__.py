@@ -1,4 +1,5 @@
-"""Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic.
+"""Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic, irm,
+vrex, cvar.
 
 ``create_train_step(name, network, optimizer, num_groups, **hparams)`` builds one. The
 hyperparameters' defaults, ranges and docs are the algorithm's table in
@@ -9,23 +10,31 @@ from .. import hparams as H
 from .base import (TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
                    SCRATCH_PREFIX)
 from .registry import ALGORITHMS
-from . import erm, groupdro, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
+from . import cvar, erm, groupdro, invariance, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
 
 
-def create_train_step(name, network, optimizer, num_groups, world_size=1, **hparams):
+def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,
+                      **hparams):
     """A train-one-step cell for ``mindspore.Model``: algorithm ``name`` over ``network``,
     stepping ``optimizer``, with ``num_groups`` group weights; ``hparams`` as in
     ``sharpdro/hparams.py`` (rho, eta, ...). ``world_size`` > 1: data parallel over that many
-    ranks (communication initialised, each rank fed its slice of every global batch)."""
+    ranks (communication initialised, each rank fed its slice of every global batch).
+    ``group_counts``: the training images per group, which the ``adjustment`` option of
+    groupdro and sharpdro needs (other algorithms ignore them)."""
     cls = ALGORITHMS.get(name)
-    return cls(network, optimizer, num_groups, world_size, **H.resolve(name, hparams))
+    options = H.resolve(name, hparams)
+    if "adjustment" in options:
+        options["group_counts"] = group_counts
+    return cls(network, optimizer, num_groups, world_size, **options)
 
 
-def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups, world_size=1):
+def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups, world_size=1,
+                                  group_counts=None):
     """Build from a config's ``algorithm`` section, passing only the options it declares."""
     name = algorithm_cfg["name"]
     options = ALGORITHMS.select_options(name, algorithm_cfg)
-    return create_train_step(name, network, optimizer, num_groups, world_size, **options)
+    return create_train_step(name, network, optimizer, num_groups, world_size, group_counts,
+                             **options)
 
 
 __all__ = ["ALGORITHMS", "TrainStep", "create_train_step",

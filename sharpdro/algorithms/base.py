@@ -17,6 +17,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import nn, ops, Parameter, ParameterTuple, Tensor
 
+from ..groups import group_adjustment
 from ..losses import GroupLoss, safe_mean, update_group_weights
 
 # Stable names: checkpoints and callbacks find the group state by these.
@@ -142,10 +143,15 @@ class TrainStep(nn.Cell):
             self.stats = ParameterTuple(network.untrainable_params())
             self.stats_backup = self.stats.clone(prefix=f"{SCRATCH_PREFIX}.stats", init="zeros")
 
-    def init_group_weights(self, eta, absent_groups):
-        """The exponentiated-gradient group-weight update (groupdro, sharpdro)."""
+    def init_group_weights(self, eta, absent_groups, adjustment=0.0, group_counts=None):
+        """The exponentiated-gradient group-weight update (groupdro, sharpdro); with
+        ``adjustment`` C > 0 it uses L_g + C / sqrt(n_g), ``group_counts`` the n_g."""
         self.eta = float(eta)
         self.skip_absent = absent_groups == "skip"
+        self.adjust = None  # C = 0: the update is exactly the plain one
+        if adjustment > 0:
+            self.adjust = Tensor(group_adjustment(adjustment, group_counts, self.num_groups),
+                                 ms.float32)
 
     def init_perturbation(self, rho, adaptive, sync_perturbation):
         """The sharpness pass (sam, sharpdro, sharpdro_agnostic)."""
@@ -255,6 +261,8 @@ class TrainStep(nn.Cell):
 
     # -- bookkeeping ----------------------------------------------------------------------
     def new_group_weights(self, group_loss, counts):
+        if self.adjust is not None:
+            group_loss = group_loss + self.adjust
         return update_group_weights(self.group_weights, group_loss, counts, self.eta,
                                     self.skip_absent)
 

@@ -11,9 +11,10 @@ from .registry import ALGORITHMS
 class GroupDRO(TrainStep):
     uses_group_labels = True
 
-    def __init__(self, network, optimizer, num_groups, world_size, *, eta, absent_groups):
+    def __init__(self, network, optimizer, num_groups, world_size, *, eta, absent_groups,
+                 adjustment=0.0, group_counts=None):
         super().__init__(network, optimizer, num_groups, world_size)
-        self.init_group_weights(eta, absent_groups)
+        self.init_group_weights(eta, absent_groups, adjustment, group_counts)
         self.grad_robust = ms.value_and_grad(self.robust_loss, None, self.weights, has_aux=True)
 
     def robust_loss(self, image, label, group):

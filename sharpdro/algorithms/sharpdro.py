@@ -18,10 +18,10 @@ class SharpDRO(TrainStep):
     perturbs = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,
-                 eps_source, absent_groups, sync_perturbation):
+                 eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
-        self.init_group_weights(eta, absent_groups)
+        self.init_group_weights(eta, absent_groups, adjustment, group_counts)
         self.eps_from_weighted = eps_source == "weighted"
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
         if self.eps_from_weighted:

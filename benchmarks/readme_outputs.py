@@ -1,0 +1,107 @@
+"""Rerun the commands whose output the README quotes, and write their output into it.
+
+    .venv/bin/python benchmarks/readme_outputs.py [--only NAME ...] [--check]
+
+In README.md, an output block is marked by a comment on the line before it:
+
+    <!-- output: NAME -->
+    ```
+    ...
+    ```
+
+and NAME is one of OUTPUTS below: the commands the README shows just above the block,
+and which lines of their output it quotes. The script runs them from the repository root
+(with this interpreter) and replaces each marked block; ``--check`` only reports the blocks
+that differ (exit 1 if any). Times and seconds differ from machine to machine; the rest
+(accuracies, counts, file names) must come out the same on the same software.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(ROOT, "README.md")
+MARK = re.compile(r"^<!-- output: (\w+) -->\n```\n(.*?)```\n", re.S | re.M)
+
+
+def run(*args):
+    """stdout of ``python args...`` in the repository root; stops on failure."""
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def between(text, first, last):
+    """The lines from the first that starts with ``first`` to the first after it that
+    starts with ``last`` (both kept)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith(last))
+    return lines[start:end + 1]
+
+
+def quickstart():
+    # README: train.py --config configs/quickstart.yaml (--overwrite: replace an earlier run)
+    text = run("train.py", "--config", "configs/quickstart.yaml", "--overwrite")
+    lines = [line for line in text.splitlines() if not line.startswith("warning")]
+    progress = [i for i, line in enumerate(lines) if line.startswith("epoch ")]
+    if len(progress) > 2:  # the first and the last progress line
+        lines = lines[:progress[0] + 1] + ["..."] + lines[progress[-1]:]
+    return lines
+
+
+def benchmark():
+    # README: the CIFAR-10-C layout from 2000 Fashion-MNIST test images, then eval.py on it
+    folder = "/tmp/fmnist-c"
+    run("-m", "datasets.benchmark", "--config", "runs/quickstart/config.yaml", "--out", folder,
+        "--num", "2000")
+    text = run("eval.py", "--run", "runs/quickstart", "--benchmark", folder)
+    return between(text, "corruption ", "mean accuracy")
+
+
+OUTPUTS = {"quickstart": quickstart, "benchmark": benchmark}  # in the order they must run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=list(OUTPUTS))
+    parser.add_argument("--check", action="store_true", help="report differences, write nothing")
+    args = parser.parse_args(argv)
+    with open(README) as f:
+        readme = f.read()
+    marked = [m.group(1) for m in MARK.finditer(readme)]
+    unknown = [name for name in marked if name not in OUTPUTS]
+    if unknown:
+        sys.exit(f"README.md marks outputs this script does not know: {unknown}")
+    fresh, differ = {}, []
+    for name in args.only or [n for n in OUTPUTS if n in marked]:
+        print(f"running {name} ...", flush=True)
+        fresh[name] = "\n".join(OUTPUTS[name]()) + "\n"
+
+    def replace(match):
+        name, old = match.group(1), match.group(2)
+        if name not in fresh or fresh[name] == old:
+            return match.group(0)
+        differ.append(name)
+        return f"<!-- output: {name} -->\n```\n{fresh[name]}```\n"
+
+    updated = MARK.sub(replace, readme)
+    print(f"differ from the README: {', '.join(differ) or 'none'}")
+    if args.check:
+        return 1 if differ else 0
+    if differ:
+        from sharpdro.atomic import atomic_path
+
+        with atomic_path(README) as tmp, open(tmp, "w") as f:
+            f.write(updated)
+        print(f"updated {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ROOT)
+    sys.exit(main())
