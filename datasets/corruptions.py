@@ -1,4 +1,5 @@
-"""The 15 corruptions of the authors' command line, on uint8 batches N x H x W x C.
+"""The 15 corruptions of the authors' command line and speckle_noise (ImageNet-C's extra
+noise), on uint8 batches N x H x W x C.
 
 ``corrupt(images, name, severity, rng, table="default", rounding="round")``. NumPy, SciPy,
 Pillow and OpenCV only (no ImageMagick/Wand). Every corruption works on the whole batch;
