@@ -178,15 +178,15 @@ def main(argv=None):
     except UserError as err:
         sys.exit(f"error: {err}")
     except FloatingPointError as err:  # the NaN guards
-        sys.exit(f"error: {err}. {kept_checkpoint(args, rest)} Try a lower optim.lr or "
+        sys.exit(f"error: {err}. {kept_checkpoint(args)} Try a lower optim.lr or "
                  "algorithm.rho.")
     except OSError as err:  # a full disk, a folder that became read-only
-        where = f" {err.filename}" if err.filename else ""
-        sys.exit(f"error: cannot write{where}: {err.strerror or err}. "
-                 f"{kept_checkpoint(args, rest)}")
+        from sharpdro.atomic import describe_os_error
+
+        sys.exit(f"error: {describe_os_error(err)}. {kept_checkpoint(args)}")
 
 
-def kept_checkpoint(args, rest):
+def kept_checkpoint(args):
     """What a failed run leaves to resume from, in a sentence."""
     from sharpdro.checkpoint import read_run_state
 
@@ -251,8 +251,9 @@ def train(args, rest, hold):
     except (ValueError, DatasetNotFoundError, DistributedError, RunFolderError) as err:
         raise UserError(str(err)) from None
     except OSError as err:  # the cache folder: read-only, full
-        raise UserError(f"cannot use {err.filename or cfg.data.cache_dir}: "
-                        f"{err.strerror or err}") from None
+        from sharpdro.atomic import describe_os_error
+
+        raise UserError(describe_os_error(err)) from None
     main_rank = rank == 0  # only rank 0 writes the run folder
     parallel = f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)" if world > 1 else ""
     groups = (f"{cfg.data.corruption} at severities 0..{cfg.data.num_severity}"

@@ -5,6 +5,7 @@ import os
 import sys
 
 from sharpdro import config as C
+from sharpdro.atomic import describe_os_error
 
 from .run_folder import RunFolder, RunFolderError
 
@@ -114,5 +115,4 @@ def entry_point(program, *outputs):
         print(f"\n{program} interrupted; no result was written", file=sys.stderr)
         sys.exit(130)
     except OSError as err:
-        where = f" {err.filename}" if err.filename else ""
-        sys.exit(f"error: cannot write{where}: {err.strerror or err}")
+        sys.exit(f"error: {describe_os_error(err)}")

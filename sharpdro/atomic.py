@@ -21,9 +21,14 @@ _LEGACY = re.compile(r"^.+\.(?:tmp|unverified|decoding)(\d+)(?:\.[A-Za-z0-9]+)*$
 
 
 def default_file_mode():
-    """The mode a file created by ``open()`` gets: 0o666 minus the umask."""
-    mask = os.umask(0)
-    os.umask(mask)
+    """The mode a file created by ``open()`` gets: 0o666 minus the umask (read from
+    /proc where it can be: setting the umask to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0)
+        os.umask(mask)
     return 0o666 & ~mask
 
 
@@ -41,6 +46,17 @@ def atomic_path(path, tag="tmp"):
         os.replace(tmp, path)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def describe_os_error(err):
+    """An OSError in one line: 'cannot write PATH: No space left on device' (a full disk, a
+    read-only or forbidden place) or 'cannot use PATH: ...' (anything else)."""
+    import errno
+
+    verb = "write" if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
+                                    errno.EDQUOT) else "use"
+    where = f" {err.filename}" if err.filename else ""
+    return f"cannot {verb}{where}: {err.strerror or err}"
 
 
 def _alive(pid):

@@ -299,7 +299,7 @@ def test_a_nan_loss_before_any_checkpoint_says_there_is_none(cache, tmp_path):
     ("inf_rho", "algorithm.rho: inf is not a finite number"),
     ("run_dir_is_a_file", "is a file, not a folder"),
     ("config_is_a_folder", "is a folder; give a YAML file"),
-    ("cache_unwritable", f"cannot use {UNWRITABLE}"),
+    ("cache_unwritable", f"cannot write {UNWRITABLE}"),
     ("run_folder_unwritable", f"cannot write the run folder {UNWRITABLE}"),
 ])
 def test_what_cannot_be_used_is_one_line_and_nothing_is_written(cache, tmp_path, case, message):
