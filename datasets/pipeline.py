@@ -31,11 +31,22 @@ def _random_crop(images, offsets):
     return np.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
 
 
-def epoch_order(rng, labels, groups, sampler):
+def epoch_order(rng, labels, groups, sampler, repeats=None):
     """The n training indices of one epoch (sharpdro.config.SAMPLERS): a permutation; n
     independent draws (PyTorch's RandomSampler(replacement=True)); n draws with probability
-    proportional to 1 / n_g (group_balanced) or 1 / n_(g,y) (class_group_balanced)."""
+    proportional to 1 / n_g (group_balanced) or 1 / n_(g,y) (class_group_balanced).
+    ``repeats`` (JTT's upweighting): image i counts ``repeats[i]`` times, so the epoch has
+    sum(repeats) indices (permutation and replacement only)."""
     n = len(labels)
+    if repeats is not None:
+        repeats = np.asarray(repeats, np.int64)
+        if sampler == "permutation":
+            expanded = np.repeat(np.arange(n), repeats)
+            return expanded[rng.permutation(len(expanded))]
+        if sampler == "replacement":
+            total = int(repeats.sum())
+            return rng.choice(n, total, replace=True, p=repeats / total)
+        raise ValueError(f"sampler {sampler!r} does not take repeats")
     if sampler == "permutation":
         return rng.permutation(n)
     if sampler == "replacement":
@@ -58,7 +69,8 @@ class TrainEpoch:
     exactly the one-process batch, and the order stays a function of (seed, epoch)."""
 
     def __init__(self, images, labels, groups, batch_size, mean, std, seed, epoch,
-                 random_crop=False, flip=True, rank=0, world_size=1, sampler="permutation"):
+                 random_crop=False, flip=True, rank=0, world_size=1, sampler="permutation",
+                 repeats=None):
         if batch_size % world_size:
             raise ValueError(f"train.batch_size {batch_size} is not divisible by the "
                              f"{world_size} ranks")
@@ -67,13 +79,13 @@ class TrainEpoch:
         self.share = batch_size // world_size
         self.rank = rank
         rng = np.random.default_rng([seed, 10, epoch])
-        n = len(labels)
-        self.order = epoch_order(rng, labels, groups, sampler)
+        self.order = epoch_order(rng, labels, groups, sampler, repeats)
+        n = len(self.order)  # the epoch's length (more than the images with repeats)
         self.flips = rng.random(n) < 0.5 if flip else np.zeros(n, bool)
         self.offsets = rng.integers(0, 2 * PAD + 1, (n, 2)) if random_crop else None
 
     def __len__(self):
-        return len(self.labels) // self.batch_size
+        return len(self.order) // self.batch_size
 
     def __getitem__(self, b):
         if not 0 <= b < len(self):

@@ -125,3 +125,69 @@ def test_label_free_algorithms_never_read_the_groups(algorithm):
         run(cells[1], x, label, rng.permutation(group))
     for a, b in zip(cells[0].network.get_parameters(), cells[1].network.get_parameters()):
         np.testing.assert_array_equal(a.asnumpy(), b.asnumpy(), err_msg=a.name)
+
+
+# -- the inference steps of JTT and EIIL (sharpdro/label_free.py) ----------------------
+def test_irm_terms_are_the_derivative_of_the_scaled_loss():
+    from sharpdro.label_free import irm_terms
+
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(0, 2, (5, 4)), rng.integers(0, 4, 5)
+
+    def ce(t):
+        s = t * z
+        return np.log(np.exp(s).sum(1)) - s[np.arange(5), y]
+
+    h = 1e-6
+    np.testing.assert_allclose(irm_terms(z, y), (ce(1 + h) - ce(1 - h)) / (2 * h), rtol=1e-6)
+
+
+def test_jtt_error_set_and_repeats():
+    from sharpdro.label_free import jtt_error_set, jtt_repeats
+
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+    errors = jtt_error_set(logits, [0, 0, 1])
+    np.testing.assert_array_equal(errors, [False, True, True])
+    np.testing.assert_array_equal(jtt_repeats(errors, 5), [1, 5, 5])
+    with pytest.raises(ValueError, match="upweight must be >= 1"):
+        jtt_repeats(errors, 0)
+
+
+def test_eiil_ascends_its_objective_with_the_right_gradient():
+    """The gradient equals central differences of J; the ascent raises J well above its
+    value at q = 1/2; the result is seeded. (J is largest for a small set of the most
+    extreme d, not for a true group: EIIL finds what the reference model gets most
+    wrong, which is why it is compared, not trusted.)"""
+    from sharpdro.label_free import eiil_environments, eiil_gradient, eiil_objective
+
+    rng = np.random.default_rng(1)
+    truth = (rng.random(400) < 0.2).astype(int)
+    d = np.where(truth == 1, rng.normal(1.5, 0.3, 400), rng.normal(-0.2, 0.1, 400))
+    a = rng.normal(0, 0.5, 400)
+    h, picks = 1e-6, [0, 7, 123]
+    for i in picks:
+        up, down = a.copy(), a.copy()
+        up[i] += h
+        down[i] -= h
+        numeric = (eiil_objective(1 / (1 + np.exp(-up)), d)
+                   - eiil_objective(1 / (1 + np.exp(-down)), d)) / (2 * h)
+        assert eiil_gradient(a, d)[i] == pytest.approx(numeric, rel=1e-5, abs=1e-12)
+    env, q, final = eiil_environments(d, steps=500, lr=0.05)
+    assert final > eiil_objective(np.full(400, 0.5), d) + 1.0
+    assert set(np.unique(env)) == {0, 1}
+    np.testing.assert_array_equal(q, eiil_environments(d, steps=500, lr=0.05)[1])
+
+
+def test_repeats_lengthen_the_epoch_and_keep_it_seeded():
+    """JTT's upweighting as a data option: image i appears repeats[i] times per epoch."""
+    labels, groups = np.zeros(10, int), np.zeros(10, int)
+    repeats = np.array([1] * 8 + [5, 5])
+    order = epoch_order(np.random.default_rng([0, 10, 0]), labels, groups, "permutation", repeats)
+    np.testing.assert_array_equal(np.bincount(order, minlength=10), repeats)
+    again = epoch_order(np.random.default_rng([0, 10, 0]), labels, groups, "permutation", repeats)
+    np.testing.assert_array_equal(order, again)
+    images = np.zeros((10, 2, 2, 1), np.uint8)
+    assert len(TrainEpoch(images, labels, groups, 3, (0.0,), (1.0,), 0, 0, repeats=repeats)) == 6
+    # without repeats the epoch is what it was (same draws as before the option existed)
+    plain = TrainEpoch(images, labels, groups, 3, (0.0,), (1.0,), 0, 0)
+    np.testing.assert_array_equal(plain.order, np.random.default_rng([0, 10, 0]).permutation(10))
