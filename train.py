@@ -72,8 +72,6 @@ def resolve_run(args, rest):
     except C.ConfigError as err:
         raise UserError(f"config error: {err}") from None
     folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
-    if os.path.exists(folder.path) and not os.path.isdir(folder.path):
-        raise UserError(f"run folder {folder} is a file, not a folder")
     last = folder.checkpoint("last")
     if args.resume:
         if not folder.has_checkpoint():
@@ -105,16 +103,14 @@ def check_resume_changes(cfg, checkpoint):
         used = C.from_text(saved["config"], checkpoint)
     except (ValueError, KeyError) as err:
         raise UserError(f"cannot resume: {err}") from None
-    old, new = C.flat(used), C.flat(cfg)
     allowed, refused = C.resume_changes(used, cfg)
-    if refused:
-        key = refused[0]
+    for key, (old, new) in refused.items():  # the first one
         raise UserError(f"{key} cannot change on resume (the checkpoint was trained with "
-                        f"{old[key]!r}, now {new[key]!r}); a resumed run may change only "
+                        f"{old!r}, now {new!r}); a resumed run may change only "
                         f"{', '.join(k for k in C.RESUMABLE if '.' in k)} and where it runs")
-    for key in allowed:
+    for key, (old, new) in allowed.items():
         if key not in ("name", "run_dir", "output_root"):
-            print(f"resume: {key} {old[key]!r} -> {new[key]!r}")
+            print(f"resume: {key} {old!r} -> {new!r}")
     if cfg.train.epochs < saved["epoch"]:
         raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
                         f"{cfg.train.epochs} cannot go below it")

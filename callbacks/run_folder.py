@@ -140,10 +140,16 @@ class RunFolder:
         return None
 
     def check_free(self):
-        """RunFolderError when another process holds the folder (nothing is written)."""
+        """RunFolderError when the path is a file or another process holds the folder
+        (nothing is written)."""
+        self._check_is_folder()
         who = self.holder()
         if who is not None:
             raise RunFolderError(self._busy(who))
+
+    def _check_is_folder(self):
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise RunFolderError(f"run folder {self} is a file, not a folder")
 
     def _busy(self, who):
         return (f"{self} is in use by {who}; wait for it to end or stop it (a run that "
@@ -155,8 +161,7 @@ class RunFolder:
         ``.lock`` (the kernel releases it when the process ends in any way, so a killed
         run leaves nothing stale), which names its holder. RunFolderError when another
         process holds it, when the path is not a folder, or when it cannot be written."""
-        if os.path.exists(self.path) and not os.path.isdir(self.path):
-            raise RunFolderError(f"run folder {self} is a file, not a folder")
+        self._check_is_folder()
         try:
             os.makedirs(self.path, exist_ok=True)
             fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)

@@ -16,7 +16,8 @@ import tempfile
 
 # .<file name>.<tag><pid>-<random>: the private folder of one write
 _PRIVATE = re.compile(r"^\..+\.[a-z]+(\d+)-[A-Za-z0-9_]+$")
-# temporary names of earlier versions (<base>.tmp<pid><ext>, MindSpore's <base>.tmp<pid>.tmp)
+# temporary names beside the target: of earlier versions (<base>.tmp<pid><ext>, MindSpore's
+# <base>.tmp<pid>.tmp) and the decode cache's shared file (<entry>.npy.decoding<pid>.npy)
 _LEGACY = re.compile(r"^.+\.(?:tmp|unverified|decoding)(\d+)(?:\.[A-Za-z0-9]+)*$")
 
 

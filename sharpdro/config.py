@@ -324,15 +324,9 @@ RESUMABLE = ("train.epochs", "train.max_steps", "optim.lr", "train.eval_every",
              "data.data_dir", "data.cache_dir", "name", "run_dir", "output_root")
 
 
-def flat(cfg, prefix=""):
-    """{dotted key: value} of a (nested) config."""
-    out = {}
-    for key, value in cfg.items():
-        if isinstance(value, dict) and f"{prefix}{key}" not in LEAVES:
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def flat(cfg):
+    """{dotted key: value} of a config, one entry per schema leaf."""
+    return {path: _get(cfg, path) for path in LEAVES}
 
 
 def from_text(text, where):
@@ -345,11 +339,13 @@ def from_text(text, where):
 
 
 def resume_changes(saved, cfg):
-    """(allowed, refused): the keys whose values differ between the checkpoint's config
-    ``saved`` and the resumed run's ``cfg``, split by :data:`RESUMABLE`."""
+    """(allowed, refused): {key: (old value, new value)} of the keys that differ between
+    the checkpoint's config ``saved`` and the resumed run's ``cfg``, split by
+    :data:`RESUMABLE`."""
     old, new = flat(saved), flat(cfg)
-    changed = [k for k in new if k in old and old[k] != new[k]]
-    return ([k for k in changed if k in RESUMABLE], [k for k in changed if k not in RESUMABLE])
+    changed = {k: (old[k], new[k]) for k in LEAVES if old[k] != new[k]}
+    return ({k: v for k, v in changed.items() if k in RESUMABLE},
+            {k: v for k, v in changed.items() if k not in RESUMABLE})
 
 
 def run_name(cfg):

@@ -43,9 +43,10 @@ class PenaltyStep(TrainStep):
         present = (counts > 0).astype(ms.float32)
         # d objective / d (this rank's group sum) for each group: mean over P, / N_g, / max(lam, 1)
         scale = present / (present.sum() * ops.maximum(counts, 1.0) * ops.maximum(lam, 1.0))
-        surrogate = self.surrogate(scale, lam, out[2], extra, safe_mean(sums, counts), present,
+        group_loss = safe_mean(sums, counts)
+        surrogate = self.surrogate(scale, lam, out[2], extra, group_loss, present,
                                    extra_global, counts)
-        return self.scale_loss(surrogate), loss, safe_mean(sums, counts), counts
+        return self.scale_loss(surrogate), loss, group_loss, counts
 
     def construct(self, image, label, group):
         image, old_weights = self.begin(image)
