@@ -38,6 +38,11 @@ def parse_args(argv=None):
     parser.add_argument("--runs_root", help="parent of the run folders (default: runs/<name>)")
     parser.add_argument("--results", default=os.path.join(ROOT, "results"))
     parser.add_argument("--report_only", action="store_true", help="only aggregate finished runs")
+    parser.add_argument("--comparison", choices=("with_labels", "label_free", "both"),
+                        help="the paper's comparison instead of --algorithms: each method's "
+                        "grid on the first seed, then every seed at the picked value "
+                        "(COMPARISON below); writes results/<name>_comparison.md and .json")
+    parser.add_argument("--methods", help="with --comparison: only these rows (comma-separated)")
     return parser.parse_known_args(argv)
 
 
@@ -46,6 +51,15 @@ def check(args, overrides):
     from sharpdro.algorithms import ALGORITHMS
 
     algorithms = [a.strip() for a in args.algorithms.split(",") if a.strip()]
+    if args.comparison:
+        args.tables = list(COMPARISON) if args.comparison == "both" else [args.comparison]
+        known = sorted({label for t in args.tables for label in COMPARISON[t]})
+        args.methods = [m.strip() for m in args.methods.split(",")] if args.methods else known
+        for label in args.methods:
+            if label not in known:
+                raise SystemExit(f"unknown method {label!r} (valid: {', '.join(known)})")
+        algorithms = sorted({COMPARISON[t][m][0] for t in args.tables for m in args.methods
+                             if m in COMPARISON[t]})
     for name in algorithms:
         if name not in ALGORITHMS.names():
             hint = closest(name, ALGORITHMS.names())
@@ -83,13 +97,22 @@ def run_one(config, run_dir, algorithm, seed, overrides):
     return time.time() - start
 
 
-def selected_test(run_dir):
-    """(test record at the best worst-severity validation epoch, last test record)."""
+def selected(run_dir):
+    """(val record, test record) of the epoch with the best worst-group validation
+    accuracy, and the last test record."""
     records = RunFolder(run_dir).eval_records()
     val = {r["epoch"]: r for r in records if r["split"] == "val"}
     test = {r["epoch"]: r for r in records if r["split"] == "test"}
+    if not val or not test:
+        raise SystemExit(f"{run_dir} has no validation or test evaluation in its eval.jsonl")
     best = max(val, key=lambda e: (val[e]["worst_acc"], e))  # ties: the later epoch
-    return test[best], test[max(test)]
+    return val[best], test[best], test[max(test)]
+
+
+def selected_test(run_dir):
+    """(test record at the best worst-severity validation epoch, last test record)."""
+    _, best, last = selected(run_dir)
+    return best, last
 
 
 def summarise(records):
@@ -141,11 +164,142 @@ def plot(path, name, results, algorithms):
     plt.close(fig)
 
 
+# The paper's comparison (SPEC section 5), fair by construction: every method gets a grid
+# of 3 values of its main hyperparameter, the value is picked on seed 0's worst-group
+# validation accuracy, and seeds 0..n run at the picked value; everything else is the
+# config's. ERM and ERM + balanced have no hyperparameter of their own: one value.
+# label -> (algorithm, fixed overrides, hyperparameter, grid)
+COMPARISON = {
+    "with_labels": {
+        "erm": ("erm", {}, None, (None,)),
+        "erm+balanced": ("erm", {"data.sampler": "group_balanced"}, None, (None,)),
+        "irm": ("irm", {}, "irm_lambda", (1.0, 10.0, 100.0)),
+        "vrex": ("vrex", {}, "vrex_lambda", (1.0, 10.0, 100.0)),
+        "groupdro": ("groupdro", {}, "eta", (0.001, 0.01, 0.1)),
+        "groupdro+adjustment": ("groupdro", {}, "adjustment", (1.0, 2.0, 4.0)),
+        "sam": ("sam", {}, "rho", (0.02, 0.05, 0.1)),
+        "sharpdro": ("sharpdro", {}, "rho", (0.02, 0.05, 0.1)),
+        "sharpdro+balanced": ("sharpdro", {"data.sampler": "group_balanced"}, "rho",
+                              (0.02, 0.05, 0.1)),
+    },
+    "label_free": {
+        "erm": ("erm", {}, None, (None,)),
+        "sam": ("sam", {}, "rho", (0.02, 0.05, 0.1)),
+        "cvar": ("cvar", {}, "fraction", (0.1, 0.2, 0.5)),
+        "jtt": ("jtt", {}, "upweight", (5, 20, 50)),
+        "eiil": ("eiil", {}, "eta", (0.001, 0.01, 0.1)),
+        "sharpdro_agnostic": ("sharpdro_agnostic", {}, "rho", (0.02, 0.05, 0.1)),
+    },
+}
+TABLE_TITLES = {"with_labels": "With group labels", "label_free": "Without group labels"}
+
+
+def method_runs(table, label, seeds, runs_root):
+    """[(value, seed, run folder, algorithm, train.py overrides)] of one method's grid."""
+    algorithm, fixed, key, grid = COMPARISON[table][label]
+    extra = [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
+    out = []
+    for value in grid:
+        folder = os.path.join(runs_root, label, "default" if key is None else f"{key}={value}")
+        more = [] if key is None else [f"--algorithm.{key}", str(value)]
+        out += [(value, seed, os.path.join(folder, f"seed{seed}"), algorithm, extra + more)
+                for seed in seeds]
+    return out
+
+
+def pick(candidates):
+    """The grid value whose seed-0 run has the best worst-group validation accuracy at its
+    selected epoch (ties: the first in the grid). ``candidates``: [(value, val record)]."""
+    best = max(range(len(candidates)), key=lambda i: (candidates[i][1]["worst_acc"], -i))
+    return candidates[best][0]
+
+
+def compare(args, overrides, tables, seeds, name, runs_root):
+    """Both tables of the comparison: seed 0 over every grid, the picks, then the other
+    seeds at the picked values; writes results/<name>_comparison.{md,json}."""
+    first, rest = seeds[0], seeds[1:]
+    plan = {t: [m for m in COMPARISON[t] if m in args.methods] for t in tables}
+    plan = {t: labels for t, labels in plan.items() if labels}
+    start = time.time()
+
+    def train(runs):
+        for value, seed, run_dir, algorithm, extra in runs:
+            print(f"{run_dir}", flush=True)
+            spent = run_one(args.config, run_dir, algorithm, seed, overrides + extra)
+            print(f"    {'skipped (done)' if spent == 0 else f'{spent:.0f}s'}; sweep "
+                  f"{time.time() - start:.0f}s", flush=True)
+
+    picks = {}
+    for table, labels in plan.items():
+        for label in labels:
+            runs = [r for r in method_runs(table, label, [first], runs_root)]
+            if not args.report_only:
+                train(runs)
+            grid = [(value, selected(run_dir)[0]) for value, _, run_dir, _, _ in runs]
+            picks[table, label] = (pick(grid), {str(v): rec["worst_acc"] for v, rec in grid})
+    report = {"name": name, "seeds": seeds, "config": args.config, "overrides": overrides,
+              "tables": {}}
+    for table, labels in plan.items():
+        rows = {}
+        for label in labels:
+            value, grid = picks[table, label]
+            runs = [r for r in method_runs(table, label, seeds, runs_root) if r[0] == value]
+            if not args.report_only:
+                train([r for r in runs if r[1] in rest])
+            chosen = [selected(run_dir) for _, _, run_dir, _, _ in runs]
+            algorithm, fixed, key, _ = COMPARISON[table][label]
+            rows[label] = {"algorithm": algorithm, "fixed": fixed, "key": key, "grid_val_worst": grid,
+                           "picked": value, "runs": [r[2] for r in runs],
+                           "best_epochs": [c[1]["epoch"] for c in chosen],
+                           "best_val": summarise([c[1] for c in chosen])}
+        report["tables"][table] = rows
+    return report
+
+
+def comparison_markdown(report, command):
+    lines = [f"# {report['name']}: the comparison", "", f"Command: `{command}`", "",
+             "Test accuracy (%), mean +- std over seeds "
+             f"{', '.join(map(str, report['seeds']))}, each run at the epoch of its best "
+             "worst-group validation accuracy. Each method's hyperparameter was picked from "
+             "its grid on seed 0's worst-group validation accuracy (the label-free methods "
+             "too: the usual protocol of this literature).", ""]
+    for table, rows in report["tables"].items():
+        columns = next(iter(rows.values()))["best_val"]["columns"]
+        lines += [f"## {TABLE_TITLES[table]}", "", "| method | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]
+        for label, r in rows.items():
+            s = r["best_val"]
+            lines.append(f"| {label} | " + " | ".join(
+                f"{m:.2f} +- {d:.2f}" for m, d in zip(s["mean"], s["std"])) + " |")
+        lines += ["", "| method | hyperparameter | grid: seed-0 validation worst (%) | picked |",
+                  "|---|---|---|---|"]
+        for label, r in rows.items():
+            grid = ", ".join(f"{v}: {100 * a:.2f}" if r["key"] else f"{100 * a:.2f}"
+                             for v, a in r["grid_val_worst"].items())
+            picked = r["picked"] if r["key"] else "-"
+            lines.append(f"| {label} | {r['key'] or '(none)'} | {grid} | {picked} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     args, overrides = parse_args(argv)
     algorithms, seeds, cfg, name = check(args, overrides)
     runs_root = args.runs_root or os.path.join(ROOT, "runs", name)
     command = "python benchmarks/reproduce.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.comparison:
+        report = compare(args, overrides, args.tables, seeds, name, runs_root)
+        report["command"] = command
+        os.makedirs(args.results, exist_ok=True)
+        base = os.path.join(args.results, f"{name}_comparison")
+        with open(base + ".json", "w") as f:
+            json.dump(report, f, indent=2)
+        text = comparison_markdown(report, command)
+        with open(base + ".md", "w") as f:
+            f.write(text)
+        print(text)
+        print(f"written: {base}.md, {base}.json")
+        return report
     total = len(algorithms) * len(seeds)
     start = time.time()
     jobs = [] if args.report_only else [(a, s) for a in algorithms for s in seeds]
