@@ -73,7 +73,11 @@ def resolve_run(args, rest):
         raise UserError(f"config error: {err}") from None
     folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
     last = folder.checkpoint("last")
+    in_stage1 = not folder.has_checkpoint() and folder.stage1().has_checkpoint()  # jtt, eiil
     if args.resume:
+        if in_stage1:  # stopped in stage 1: the run's own config is what it started with
+            check_changes(C.load_config(folder.file(folder.CONFIG)), cfg)
+            return cfg, folder, None
         if not folder.has_checkpoint():
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
@@ -86,7 +90,7 @@ def resolve_run(args, rest):
         if folder.is_finished():
             raise UserError(f"{folder} already holds a finished run; use --overwrite to "
                             "replace it, or another --name/--run_dir")
-        if folder.has_checkpoint():
+        if folder.has_checkpoint() or in_stage1:
             raise UserError(f"{folder} holds an unfinished run; continue it with --resume "
                             f"{folder}, or replace it with --overwrite")
     return cfg, folder, None
@@ -103,6 +107,16 @@ def check_resume_changes(cfg, checkpoint):
         used = C.from_text(saved["config"], checkpoint)
     except (ValueError, KeyError) as err:
         raise UserError(f"cannot resume: {err}") from None
+    check_changes(used, cfg)
+    if cfg.train.epochs < saved["epoch"]:
+        raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
+                        f"{cfg.train.epochs} cannot go below it")
+    return saved["epoch"]
+
+
+def check_changes(used, cfg):
+    """Refuse a resumed config that differs from ``used`` outside C.RESUMABLE; print the
+    allowed changes."""
     allowed, refused = C.resume_changes(used, cfg)
     for key, (old, new) in refused.items():  # the first one
         raise UserError(f"{key} cannot change on resume (the checkpoint was trained with "
@@ -111,10 +125,6 @@ def check_resume_changes(cfg, checkpoint):
     for key, (old, new) in allowed.items():
         if key not in ("name", "run_dir", "output_root"):
             print(f"resume: {key} {old!r} -> {new!r}")
-    if cfg.train.epochs < saved["epoch"]:
-        raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
-                        f"{cfg.train.epochs} cannot go below it")
-    return saved["epoch"]
 
 
 # the photon-limited protocol's settings (data.groups: severity)
@@ -201,34 +211,38 @@ def train(args, rest, hold):
     args.folder = folder  # for the messages of a failed run
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    import yaml
-    from mindspore.train import Model
-
+    from callbacks import stages
     from callbacks.run_folder import RunFolderError
-    from callbacks import (AverageReplicas, Checkpointer, ExportBest, Interrupt, NanGuard, ProgressLogger,
-                           RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
-    from sharpdro.algorithms import ALGORITHMS, create_train_step_from_config
-    from sharpdro.checkpoint import create_trained_model, load_train_state
-    from sharpdro.deploy import export_and_verify
+    from sharpdro.algorithms import ALGORITHMS
     from sharpdro.distributed import DistributedError, init_distributed
-    from sharpdro.models import MODELS, create_model_from_config
-    from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
+    from sharpdro.models import MODELS
 
+    reference = None
     try:  # everything that can be wrong with the input, before the run folder is touched
         ALGORITHMS.check(cfg.algorithm.name)
         MODELS.check(cfg.model.name)
+        algorithm = ALGORITHMS.get(cfg.algorithm.name)
+        label_free = ", ".join(n for n in ALGORITHMS.names()
+                               if not ALGORITHMS.get(n).uses_group_labels)
         if cfg.data.groups == "none":
-            label_free = ", ".join(n for n in ALGORITHMS.names()
-                                   if not ALGORITHMS.get(n).uses_group_labels)
-            if ALGORITHMS.get(cfg.algorithm.name).uses_group_labels:
+            if algorithm.uses_group_labels:
                 raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is "
                                  f"none; the label-free choices: {label_free}")
             if cfg.data.sampler in C.GROUP_SAMPLERS:
                 raise ValueError(f"data.sampler {cfg.data.sampler} needs group labels and "
                                  f"data.groups is none; use permutation or replacement (the "
                                  f"label-free algorithms: {label_free})")
+        if algorithm.two_stage:
+            if cfg.data.sampler in C.GROUP_SAMPLERS:
+                raise ValueError(f"{cfg.algorithm.name} is label-free and data.sampler "
+                                 f"{cfg.data.sampler} reads group labels; use permutation or "
+                                 "replacement")
+            if cfg.algorithm.reference:
+                reference = stages.check_reference(cfg, cfg.algorithm.reference)
+            else:
+                stages.first_epochs(cfg)
         for message in ignored_settings(cfg):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
@@ -250,13 +264,95 @@ def train(args, rest, hold):
         from sharpdro.atomic import describe_os_error
 
         raise UserError(describe_os_error(err)) from None
-    main_rank = rank == 0  # only rank 0 writes the run folder
     parallel = f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)" if world > 1 else ""
     groups = (f"{cfg.data.corruption} at severities 0..{cfg.data.num_severity}"
               if cfg.data.groups == "severity" else f"groups {cfg.data.groups}: "
               + ", ".join(f"{n} ({c})" for n, c in zip(data.group_names, data.train_counts)))
     print(f"data: {cfg.data.dataset}, {groups}, {sum(data.train_counts)} training "
           f"images, {data.steps_per_epoch} steps/epoch ({time.time() - t0:.1f}s){parallel}")
+    run = Run(args, rest, hold, cfg, folder, rank, world, t0)
+    if algorithm.two_stage:
+        data = second_stage_data(run, cfg, data, reference)
+    return fit(run, cfg, folder, data, resume_from)
+
+
+class Run:
+    """What every stage of one train.py run shares: the command, the run folder (taken
+    with ``claim`` just before the first write, after every input check) and the ranks."""
+
+    def __init__(self, args, rest, hold, cfg, folder, rank, world, t0):
+        self.args, self.rest, self.hold, self.cfg, self.folder = args, rest, hold, cfg, folder
+        self.rank, self.world, self.t0 = rank, world, t0
+        self.main_rank = rank == 0  # only rank 0 writes the run folder
+        self.claimed = False
+
+    def claim(self):
+        """Lock the run folder (rank 0), clear it for --overwrite, write its config."""
+        if self.claimed or not self.main_rank:
+            return
+        from callbacks.run_folder import RunFolderError
+
+        try:
+            self.hold.enter_context(self.folder.lock("train.py"))
+        except RunFolderError as err:
+            raise UserError(str(err)) from None
+        self.claimed = True
+        if self.args.overwrite:
+            self.folder.clear()
+        self.folder.create()
+        C.save_config(self.cfg, self.folder.file(self.folder.CONFIG))
+
+
+def second_stage_data(run, cfg, data, reference):
+    """jtt, eiil: stage 1 (an ERM run in <run>/stage1, trained or resumed here, or the
+    reference run), then stage 2's data from its last checkpoint (callbacks/stages.py)."""
+    from callbacks import stages
+    from sharpdro.checkpoint import create_trained_model
+
+    source = reference
+    if source is None:
+        source = run.folder.stage1()
+        cfg1 = stages.stage1_config(cfg, source)
+        if not source.is_finished():
+            # --overwrite clears it; otherwise resolve_run allowed only a resumable one
+            resume = source.checkpoint("last") if (source.has_checkpoint()
+                                                   and not run.args.overwrite) else None
+            print(f"stage 1: ERM for {cfg1.train.epochs} epoch(s) in {source}")
+            fit(run, cfg1, source, data, resume, stage1=True)
+        else:
+            print(f"stage 1: done in {source}")
+    print(f"stage 1 model: {source.checkpoint('last')}")
+    net = create_trained_model(cfg.model, data.num_classes, data.in_channels,
+                               source.checkpoint("last"))
+    logits = stages.training_logits(net, data, cfg.train.eval_batch_size)
+    new, rows, lines = stages.between_stages(cfg, data, logits, cfg.seed)
+    stages.report(lines)
+    if run.main_rank:
+        run.claim()
+        stages.write_inferred(run.folder.file(run.folder.INFERRED), rows)
+    print(f"stage 2: {cfg.algorithm.name}, {new.steps_per_epoch} steps/epoch")
+    return new
+
+
+def fit(run, cfg, folder, data, resume_from, stage1=False):
+    """Train ``cfg``'s algorithm on ``data`` into ``folder``, from scratch or from the
+    checkpoint ``resume_from``: the model, the train step, the callbacks, the epochs, and
+    the finished folder. ``stage1``: the ERM reference run of jtt/eiil (a subfolder)."""
+    import yaml
+    import mindspore as ms
+    from mindspore.train import Model
+
+    from callbacks import (AverageReplicas, Checkpointer, ExportBest, Interrupt, NanGuard, ProgressLogger,
+                           RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
+    from sharpdro.algorithms import create_train_step_from_config
+    from sharpdro.checkpoint import create_trained_model, load_train_state
+    from sharpdro.deploy import export_and_verify
+    from sharpdro.models import create_model_from_config
+    from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
+
+    args, rank, world, main_rank = run.args, run.rank, run.world, run.main_rank
+    args.folder = folder  # for the messages of a failed run
+    ms.set_seed(cfg.seed)  # every model of the run starts from the seed's weights (jtt, eiil)
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     if cfg.train.amp_level != "O0":
         net = mixed_precision(net, cfg, data)
@@ -284,12 +380,9 @@ def train(args, rest, hold):
                   f"{world}; the global batch and the data order are the same")
 
     if main_rank:
-        try:
-            hold.enter_context(folder.lock("train.py"))
-        except RunFolderError as err:
-            raise UserError(str(err)) from None
-        if args.overwrite:
-            folder.clear()
+        run.claim()
+        if stage1 and not resumed:
+            folder.clear()  # what an earlier start left before its first checkpoint
         folder.create()
         if resumed and folder.is_finished():  # a finished run trained on (more epochs)
             folder.unmark_done()
@@ -350,9 +443,9 @@ def train(args, rest, hold):
                     break
             interrupt.check()  # a signal swallowed during the last evaluation
     except KeyboardInterrupt:
-        interrupted(folder, epoch + 1, args, rest)
+        interrupted(run.folder, folder, epoch + 1, args, run.rest)
     if not main_rank:
-        print(f"rank {rank} done in {time.time() - t0:.1f}s")
+        print(f"rank {rank} done in {time.time() - run.t0:.1f}s")
         return str(folder)
     if resumed.get("epoch") == cfg.train.epochs:  # stopped after the last checkpoint
         print("training had finished before the interruption; completing the run folder")
@@ -366,9 +459,9 @@ def train(args, rest, hold):
     if summary:
         print(summary)
     best = "none" if state.best_value is None else f"{100 * state.best_value:.2f} %"
-    folder.mark_done(f"finished in {time.time() - t0:.1f}s; best {cfg.train.best_metric} "
+    folder.mark_done(f"finished in {time.time() - run.t0:.1f}s; best {cfg.train.best_metric} "
                      f"{best} at epoch {state.best_epoch}\n")
-    print(f"done in {time.time() - t0:.1f}s; results in {folder}")
+    print(f"done in {time.time() - run.t0:.1f}s; results in {folder}")
     return str(folder)
 
 
@@ -399,16 +492,18 @@ def mixed_precision(net, cfg, data):
     return net
 
 
-def interrupted(folder, epoch, args, rest):
-    """Ctrl-C: the partial epoch is dropped (its log rows are cut on resume); say how to go on."""
+def interrupted(top, folder, epoch, args, rest):
+    """Ctrl-C: the partial epoch is dropped (its log rows are cut on resume); say how to go
+    on. ``folder``: the stage's run folder, ``top`` the run's (the same but in stage 1)."""
     python = python_command()
     if folder.has_checkpoint():
         from sharpdro.checkpoint import read_run_state
 
         saved = read_run_state(folder.checkpoint("last"))
-        print(f"\ninterrupted in epoch {epoch}; the run is kept up to its last checkpoint "
+        where = "; the run is" if folder is top else " of stage 1; stage 1 is"
+        print(f"\ninterrupted in epoch {epoch}{where} kept up to its last checkpoint "
               f"(epoch {saved['epoch']}, step {saved['step']}). Continue with:\n"
-              f"  {python} train.py --resume {shlex.quote(str(folder))}", file=sys.stderr)
+              f"  {python} train.py --resume {shlex.quote(str(top))}", file=sys.stderr)
     else:
         command = " ".join(shlex.quote(a) for a in _command_line(args, rest))
         print(f"\ninterrupted in epoch {epoch}, before the first checkpoint; nothing to resume. "

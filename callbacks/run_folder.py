@@ -53,9 +53,12 @@ class RunFolder:
     EVALS = "evals"
     DONE = "done"
     LOCK = ".lock"
+    STAGE1 = "stage1"                # jtt, eiil: the ERM reference run, a run folder itself
+    INFERRED = "inferred_groups.csv"  # jtt's error set, eiil's environments
     LOGS = (TRAIN_LOG, GROUP_WEIGHTS, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
-    FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE)
+    FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE,
+             STAGE1, INFERRED)
     CHECKPOINT_NAMES = ("best", "last")  # the order a run's model is picked in
 
     def __init__(self, path):
@@ -85,6 +88,10 @@ class RunFolder:
         return os.path.join(self.path, self.EVALS, f"{split}_{source}")
 
     # -- state -----------------------------------------------------------------------
+    def stage1(self):
+        """The run folder of a two-stage run's ERM stage 1."""
+        return RunFolder(self.file(self.STAGE1))
+
     def exists(self):
         return os.path.isdir(self.path)
 
@@ -178,7 +185,8 @@ class RunFolder:
                 "program": program or os.path.basename(sys.argv[0] or "python"),
                 "pid": os.getpid(), "host": socket.gethostname(),
                 "since": datetime.datetime.now().isoformat(timespec="seconds")}).encode())
-            for sub in ("", self.CHECKPOINTS, self.EXPORTS, self.EVALS, self.PLOTS):
+            for sub in ("", self.CHECKPOINTS, self.EXPORTS, self.EVALS, self.PLOTS, self.STAGE1,
+                        os.path.join(self.STAGE1, self.CHECKPOINTS)):
                 remove_stale(self.file(sub))  # what a killed writer left
             yield self
         finally:
@@ -276,6 +284,14 @@ def keep_up_to_step(path, step):
             f.writelines(lines)
         else:
             csv.writer(f).writerows(lines)
+
+
+def write_csv(path, header, rows):
+    """Write a whole CSV atomically: ``header``, then ``rows``."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def append_row(path, header, row):

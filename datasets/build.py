@@ -11,6 +11,7 @@ import inspect
 import logging
 import math
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -43,6 +44,7 @@ class Arrays:
     mean: tuple
     std: tuple
     train_counts: list    # training images per group
+    train_files: Optional[list] = None  # the training images' files, where the data has them
 
     num_classes = property(lambda self: len(self.class_names))
 
@@ -58,6 +60,7 @@ class DataBundle:
     rank: int = 0                      # data parallel: this rank's slice of each batch
     world_size: int = 1
     sampler: str = "permutation"       # or "replacement" (the authors' sampler)
+    repeats: Optional[np.ndarray] = None  # JTT: how often each training image counts per epoch
 
     # derived from the arrays, so they cannot disagree with them
     num_classes = property(lambda self: self.arrays.num_classes)
@@ -66,7 +69,30 @@ class DataBundle:
     num_groups = property(lambda self: len(self.arrays.group_names))
     in_channels = property(lambda self: self.arrays.train[0].shape[-1])
     image_size = property(lambda self: self.arrays.train[0].shape[1])
-    steps_per_epoch = property(lambda self: len(self.arrays.train[1]) // self.batch_size)
+    steps_per_epoch = property(lambda self: self.epoch_length // self.batch_size)
+
+    @property
+    def epoch_length(self):
+        """Indices per training epoch: the training images, or the sum of their repeats."""
+        return len(self.arrays.train[1]) if self.repeats is None else int(self.repeats.sum())
+
+    def training_set(self, batch_size):
+        """The training images in order, unaugmented, as an evaluation set (what a stage-1
+        model is run on between the stages of jtt and eiil)."""
+        from .pipeline import EvalSet
+
+        images, labels, _ = self.arrays.train
+        return EvalSet(images, labels, self.arrays.mean, self.arrays.std, batch_size)
+
+    def with_training_groups(self, groups, names):
+        """The same data, trained on other groups (EIIL's inferred ones): evaluation keeps
+        the data's own groups."""
+        groups = np.asarray(groups, np.int64)
+        images, labels, _ = self.arrays.train
+        arrays = dataclasses.replace(self.arrays, train=(images, labels, groups),
+                                     group_names=list(names),
+                                     train_counts=np.bincount(groups, minlength=len(names)).tolist())
+        return dataclasses.replace(self, arrays=arrays)
 
     def info(self):
         """The model's input contract, saved with a run (data.json) so that eval.py and
@@ -102,7 +128,7 @@ class DataBundle:
         images, labels, groups = self.arrays.train
         return train_dataset(images, labels, groups, self.batch_size, self.arrays.mean,
                              self.arrays.std, self.seed, epoch, self.random_crop,
-                             self.rank, self.world_size, self.sampler)
+                             self.rank, self.world_size, self.sampler, self.repeats)
 
 
 def check_data_config(cfg):
@@ -343,7 +369,8 @@ def given_groups(cfg, source):
                   val=_by_group(source.val, names, "validation"),
                   test=_by_group(source.test, names, "test"),
                   class_names=list(source.class_names), group_names=names, group_kind="group",
-                  mean=source.mean, std=source.std, train_counts=counts)
+                  mean=source.mean, std=source.std, train_counts=counts,
+                  train_files=source.train.files)
 
 
 @GROUP_SOURCES.register("none")
@@ -356,7 +383,8 @@ def no_groups(cfg, source):
                   val=_by_group(source.val, names, "validation", warn=False),
                   test=_by_group(source.test, names, "test", warn=False),
                   class_names=list(source.class_names), group_names=[ALL], group_kind="group",
-                  mean=source.mean, std=source.std, train_counts=[len(train)])
+                  mean=source.mean, std=source.std, train_counts=[len(train)],
+                  train_files=train.files)
 
 
 def clean_test(cfg):

@@ -105,13 +105,13 @@ class TrainEpoch:
 
 
 def train_dataset(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop=False,
-                  rank=0, world_size=1, sampler="permutation"):
+                  rank=0, world_size=1, sampler="permutation", repeats=None):
     """The ``mindspore.dataset`` of one training epoch (columns image, label, group); with
     ``world_size`` > 1, this rank's slices of the global batches."""
     import mindspore.dataset as ds
 
     source = TrainEpoch(images, labels, groups, batch_size, mean, std, seed, epoch, random_crop,
-                        rank=rank, world_size=world_size, sampler=sampler)
+                        rank=rank, world_size=world_size, sampler=sampler, repeats=repeats)
     return ds.GeneratorDataset(source, column_names=["image", "label", "group"], shuffle=False,
                                python_multiprocessing=False)
 

@@ -338,6 +338,11 @@ def from_text(text, where):
     return _build(SCHEMA, values, "")
 
 
+def from_dict(values):
+    """A config from a nested dict (another config's ``to_dict()``, changed)."""
+    return _build(SCHEMA, copy.deepcopy(values), "")
+
+
 def resume_changes(saved, cfg):
     """(allowed, refused): {key: (old value, new value)} of the keys that differ between
     the checkpoint's config ``saved`` and the resumed run's ``cfg``, split by

@@ -45,6 +45,18 @@ TILT = Field(0.0, float, "weight sample i of the worst-case set by exp(tilt * s_
              "most extreme images, as the group weights lean towards the worst group",
              low=0.0)
 
+FIRST_EPOCHS = Field(0, int, "jtt, eiil: epochs of the ERM reference model of stage 1 (0: a "
+                     "quarter of train.epochs, at least 1; below train.epochs)", low=0)
+REFERENCE = Field(None, str, "jtt, eiil: a finished ERM run folder of the same data, model "
+                  "and seed to use as stage 1 instead of training one (its last checkpoint)",
+                  nullable=True)
+UPWEIGHT = Field(20, int, "JTT: how often each image of the error set appears per epoch of "
+                 "stage 2 (lambda_up)", low=1)
+EIIL_STEPS = Field(10000, int, "EIIL: gradient-ascent steps of the environment inference",
+                   low=1)
+EIIL_LR = Field(0.01, float, "EIIL: Adam step size of the environment inference", low=0.0,
+                low_open=True)
+
 HPARAMS = {
     "erm": {},
     "groupdro": {"eta": ETA, "absent_groups": ABSENT_GROUPS, "adjustment": ADJUSTMENT},
@@ -55,6 +67,9 @@ HPARAMS = {
     "irm": {"irm_lambda": IRM_LAMBDA, "anneal_steps": ANNEAL_STEPS},
     "vrex": {"vrex_lambda": VREX_LAMBDA, "anneal_steps": ANNEAL_STEPS},
     "cvar": {"fraction": FRACTION},
+    "jtt": {"first_epochs": FIRST_EPOCHS, "upweight": UPWEIGHT, "reference": REFERENCE},
+    "eiil": {"first_epochs": FIRST_EPOCHS, "eiil_steps": EIIL_STEPS, "eiil_lr": EIIL_LR,
+             "reference": REFERENCE, "eta": ETA, "absent_groups": ABSENT_GROUPS},
     "sharpdro_agnostic": {"rho": RHO, "adaptive": ADAPTIVE, "score": SCORE,
                           "fraction": FRACTION, "tilt": TILT,
                           "sync_perturbation": SYNC_PERTURBATION},

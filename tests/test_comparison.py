@@ -79,7 +79,7 @@ def cache(tmp_path_factory):
     (["--sampler", "group_balanced"], "data.sampler group_balanced needs group labels and "
                                       "data.groups is none; use permutation or replacement"),
     (["--algorithm.name", "groupdro"], "groupdro needs group labels and data.groups is none; "
-                                       "the label-free choices: cvar, erm, sam, sharpdro_agnostic"),
+                                       "the label-free choices: cvar, eiil, erm, jtt, sam, sharpdro_agnostic"),
     (["--sampler", "stratified"], r"data.sampler: 'stratified' is not one of"),
 ])
 def test_group_options_on_data_without_groups_are_one_line(cache, tmp_path, extra, message):

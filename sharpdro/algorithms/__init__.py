@@ -1,5 +1,5 @@
 """Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic, irm,
-vrex, cvar.
+vrex, cvar, jtt, eiil.
 
 ``create_train_step(name, network, optimizer, num_groups, **hparams)`` builds one. The
 hyperparameters' defaults, ranges and docs are the algorithm's table in
@@ -10,7 +10,8 @@ from .. import hparams as H
 from .base import (TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
                    SCRATCH_PREFIX)
 from .registry import ALGORITHMS
-from . import cvar, erm, groupdro, invariance, sam, sharpdro, sharpdro_agnostic  # noqa: F401  (registration)
+from . import (cvar, erm, groupdro, invariance, sam, sharpdro, sharpdro_agnostic,  # noqa: F401
+               two_stage)  # (registration)
 
 
 def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,

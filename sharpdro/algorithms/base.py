@@ -107,6 +107,7 @@ class TrainStep(nn.Cell):
 
     # True: the update reads the group labels (refused on data without them)
     uses_group_labels = False
+    two_stage = False  # True: trained after an ERM stage 1 (jtt, eiil; see two_stage.py)
 
     def __init__(self, network, optimizer, num_groups, world_size):
         """Hyperparameters are keyword arguments of the subclasses, without defaults: their
