@@ -324,9 +324,12 @@ def second_stage_data(run, cfg, data, reference):
     print(f"stage 1 model: {source.checkpoint('last')}")
     net = create_trained_model(cfg.model, data.num_classes, data.in_channels,
                                source.checkpoint("last"))
+    start = time.time()
     logits = stages.training_logits(net, data, cfg.train.eval_batch_size)
     new, rows, lines = stages.between_stages(cfg, data, logits, cfg.seed)
     stages.report(lines)
+    print(f"between the stages: {time.time() - start:.1f}s (the stage-1 model on "
+          f"{len(logits)} training images, and the inference)")
     if run.main_rank:
         run.claim()
         stages.write_inferred(run.folder.file(run.folder.INFERRED), rows)

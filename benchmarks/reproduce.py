@@ -186,7 +186,9 @@ COMPARISON = {
         "erm": ("erm", {}, None, (None,)),
         "sam": ("sam", {}, "rho", (0.02, 0.05, 0.1)),
         "cvar": ("cvar", {}, "fraction", (0.1, 0.2, 0.5)),
-        "jtt": ("jtt", {}, "upweight", (5, 20, 50)),
+        # JTT's epoch holds n + (upweight - 1) |E| images; after one epoch of ERM here |E|
+        # is a quarter of the training set, so upweights above 10 would cost 4x or more
+        "jtt": ("jtt", {}, "upweight", (2, 5, 10)),
         "eiil": ("eiil", {}, "eta", (0.001, 0.01, 0.1)),
         "sharpdro_agnostic": ("sharpdro_agnostic", {}, "rho", (0.02, 0.05, 0.1)),
     },

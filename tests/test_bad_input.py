@@ -14,7 +14,7 @@ def parts():
 
 
 def test_unknown_algorithm_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"unknown algorithm 'sharpdr'.*erm, groupdro, irm, sam, sharpdro"
+    with pytest.raises(ValueError, match=r"unknown algorithm 'sharpdr'.*erm, groupdro, irm, jtt, sam, sharpdro"
                                          r".*did you mean 'sharpdro'"):
         create_train_step("sharpdr", *parts(), 6)
 
