@@ -10,7 +10,8 @@ stopped. All algorithms share the config (and the extra --key value overrides); 
 uses only its own options from the algorithm section (rho, eta, fraction, ...).
 
 Model selection is by validation, never by test: for each run, the test evaluation of the
-epoch with the best worst-severity validation accuracy ("best-val"); the last epoch's is
+epoch of its best.ckpt (the best train.best_metric, by default the worst-group validation
+accuracy; a tie keeps the earlier epoch: "best-val"); the last epoch's is
 reported too. Writes results/<name>.md, results/<name>.json and results/<name>.png.
 """
 import argparse
@@ -25,7 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from sharpdro import config as C  # noqa: E402  (first: process settings before mindspore loads)
-from callbacks.run_folder import RunFolder  # noqa: E402
+from callbacks.run_folder import RunFolder, selected_epoch  # noqa: E402
 from sharpdro.registry import closest  # noqa: E402
 
 
@@ -98,19 +99,22 @@ def run_one(config, run_dir, algorithm, seed, overrides):
 
 
 def selected(run_dir):
-    """(val record, test record) of the epoch with the best worst-group validation
-    accuracy, and the last test record."""
-    records = RunFolder(run_dir).eval_records()
+    """(val record, test record) of the epoch the run selected (its best.ckpt: the rule of
+    callbacks/run_folder.py selected_epoch, by the run's train.best_metric), and the last
+    test record."""
+    folder = RunFolder(run_dir)
+    records = folder.eval_records()
     val = {r["epoch"]: r for r in records if r["split"] == "val"}
     test = {r["epoch"]: r for r in records if r["split"] == "test"}
     if not val or not test:
         raise SystemExit(f"{run_dir} has no validation or test evaluation in its eval.jsonl")
-    best = max(val, key=lambda e: (val[e]["worst_acc"], e))  # ties: the later epoch
+    metric = C.load_config(folder.file(folder.CONFIG)).train.best_metric
+    best = selected_epoch(records, metric)
     return val[best], test[best], test[max(test)]
 
 
 def selected_test(run_dir):
-    """(test record at the best worst-severity validation epoch, last test record)."""
+    """(test record of the selected epoch, last test record)."""
     _, best, last = selected(run_dir)
     return best, last
 

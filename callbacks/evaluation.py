@@ -7,6 +7,7 @@ import numpy as np
 from mindspore.train import Callback
 
 from sharpdro.atomic import atomic_path
+from sharpdro.config import METRICS
 
 from .plots import plot_accuracy_by_severity
 from .run_folder import RunFolder
@@ -227,7 +228,7 @@ class SeverityEval(Callback):
         spent = time.time() - start
         self.state.eval_seconds, self.state.eval_spent = spent, self.state.eval_spent + spent
         self.print(f"evaluation took {spent:.1f}s", flush=True)
-        split, metric = self.best_metric.split("_", 1)
+        split, metric = METRICS[self.best_metric]
         if split in self.last and self.state.offer(self.last[split][metric], epoch):
             self.print(f"new best {self.best_metric} = {100 * self.state.best_value:.2f} "
                        f"at epoch {epoch}", flush=True)

@@ -32,6 +32,7 @@ import socket
 import sys
 
 from sharpdro.atomic import atomic_path, remove_stale
+from sharpdro.config import METRICS
 
 
 class RunFolderError(ValueError):
@@ -284,6 +285,22 @@ def keep_up_to_step(path, step):
             f.writelines(lines)
         else:
             csv.writer(f).writerows(lines)
+
+
+def is_better(value, best):
+    """Model selection's one rule: a strictly higher metric (a tie keeps the earlier epoch)."""
+    return best is None or value > best
+
+
+def selected_epoch(records, best_metric):
+    """The epoch whose checkpoint is best.ckpt, from a run's eval records: the first epoch
+    with the highest ``best_metric`` (train.best_metric); None without a validation record."""
+    split, field = METRICS[best_metric]
+    best_epoch, best = None, None
+    for record in records:
+        if record["split"] == split and is_better(record[field], best):
+            best_epoch, best = record["epoch"], record[field]
+    return best_epoch
 
 
 def write_csv(path, header, rows):

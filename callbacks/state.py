@@ -6,6 +6,7 @@ step counter; ``RunState`` turns the callback arguments back into a global step,
 when the run is over (last epoch, or ``max_steps``), which evaluation was best, and how
 many evaluations are still to come (for an ETA that includes them).
 """
+from .run_folder import is_better
 
 
 class RunState:
@@ -45,7 +46,7 @@ class RunState:
 
     def offer(self, value, epoch):
         """Record a validation metric (higher is better); True if it is the best so far."""
-        if self.best_value is None or value > self.best_value:
+        if is_better(value, self.best_value):
             self.best_value, self.best_epoch = value, epoch
             return True
         return False

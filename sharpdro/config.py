@@ -22,7 +22,9 @@ from .runtime import DEVICE_TARGETS, MODES
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
 GROUP_SOURCES = ("severity", "given", "none")  # data.groups (datasets/build.py registers each)
-BEST_METRICS = ("val_worst_acc", "val_mean_acc")
+# train.best_metric -> (split, field of its eval.jsonl record)
+METRICS = {"val_worst_acc": ("val", "worst_acc"), "val_mean_acc": ("val", "mean_acc")}
+BEST_METRICS = tuple(METRICS)
 GROUP_SAMPLERS = ("group_balanced", "class_group_balanced")  # need group labels
 SAMPLERS = ("permutation", "replacement") + GROUP_SAMPLERS  # datasets/pipeline.py draws them
 

@@ -41,7 +41,10 @@ def test_flatness_measures_on_a_quadratic():
 
 
 def _write_run(folder, val_worst, test_worst):
+    from sharpdro import config as C
+
     os.makedirs(folder)
+    C.save_config(C.load_config(None), os.path.join(folder, "config.yaml"))
     with open(os.path.join(folder, "eval.jsonl"), "w") as f:
         for epoch, (v, t) in enumerate(zip(val_worst, test_worst), start=1):
             for split, worst in (("val", v), ("test", t)):
@@ -55,6 +58,14 @@ def test_selection_is_by_validation_and_statistics_over_seeds(tmp_path):
     best, last = reproduce.selected_test(str(tmp_path / "a"))
     assert best["epoch"] == 2 and best["worst_acc"] == 0.2  # the best validation epoch
     assert last["epoch"] == 3
+    # a tie keeps the earlier epoch, as train.py's best.ckpt does (one rule for both)
+    _write_run(tmp_path / "tie", val_worst=[0.5, 0.7, 0.7], test_worst=[0.1, 0.2, 0.3])
+    assert reproduce.selected_test(str(tmp_path / "tie"))[0]["epoch"] == 2
+    from callbacks.state import RunState
+
+    state = RunState(10, 3)
+    assert [state.offer(v, e) for e, v in enumerate([0.5, 0.7, 0.7], 1)] == [True, True, False]
+    assert state.best_epoch == 2
     summary = reproduce.summarise([{"acc": {"0": 0.5, "1": 0.2}, "mean_acc": 0.35, "worst_acc": 0.2},
                                    {"acc": {"0": 0.7, "1": 0.4}, "mean_acc": 0.55, "worst_acc": 0.4}])
     assert summary["columns"] == ["0", "1", "mean", "worst"]
@@ -101,3 +112,29 @@ def test_every_output_block_the_readme_marks_can_be_regenerated():
     assert sorted(marked) == sorted(readme_outputs.OUTPUTS)
     lines = ["x", "corruption   1", "a", "mean accuracy over ...", "after"]
     assert readme_outputs.between("\n".join(lines), "corruption ", "mean accuracy") == lines[1:4]
+
+
+def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path):
+    """Each method's grid value is the one with the best seed-0 validation worst group
+    (a tie: the first in the grid); the table is over the seeds at that value."""
+    assert reproduce.pick([(0.02, {"worst_acc": 0.5}), (0.05, {"worst_acc": 0.7}),
+                           (0.1, {"worst_acc": 0.7})]) == 0.05
+    root = tmp_path / "runs"
+    runs = reproduce.method_runs("with_labels", "sam", [0, 1], str(root))
+    assert [(v, s) for v, s, *_ in runs] == [(v, s) for v in (0.02, 0.05, 0.1) for s in (0, 1)]
+    assert runs[0][4] == ["--algorithm.rho", "0.02"]
+    assert reproduce.method_runs("with_labels", "erm+balanced", [0], str(root))[0][4] == \
+        ["--data.sampler", "group_balanced"]
+    for value, seed, run_dir, _, _ in runs:  # value 0.05 is best on seed 0
+        _write_run(run_dir, val_worst=[0.6 if value == 0.05 else 0.4],
+                   test_worst=[0.3 + 0.1 * seed])
+
+    class Args:
+        methods, report_only, config = ["sam"], True, "configs/quickstart.yaml"
+
+    report = reproduce.compare(Args, [], ["with_labels"], [0, 1], "t", str(root))
+    row = report["tables"]["with_labels"]["sam"]
+    assert row["picked"] == 0.05 and row["grid_val_worst"] == {"0.02": 0.4, "0.05": 0.6, "0.1": 0.4}
+    np.testing.assert_allclose(row["best_val"]["mean"][-1], 35.0)  # worst: (30 + 40) / 2
+    text = reproduce.comparison_markdown(report, "cmd")
+    assert "## With group labels" in text and "| sam | rho | 0.02: 40.00, 0.05: 60.00, 0.1: 40.00 | 0.05 |" in text
