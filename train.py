@@ -341,12 +341,10 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
     """Train ``cfg``'s algorithm on ``data`` into ``folder``, from scratch or from the
     checkpoint ``resume_from``: the model, the train step, the callbacks, the epochs, and
     the finished folder. ``stage1``: the ERM reference run of jtt/eiil (a subfolder)."""
-    import yaml
     import mindspore as ms
     from mindspore.train import Model
 
-    from callbacks import (AverageReplicas, Checkpointer, ExportBest, Interrupt, NanGuard, ProgressLogger,
-                           RunState, SelectionLogger, SeverityEval, StopAtStep, format_table)
+    from callbacks import RunState, create_callbacks, finish_run, format_table
     from sharpdro.algorithms import create_train_step_from_config
     from sharpdro.checkpoint import create_trained_model, load_train_state
     from sharpdro.deploy import export_and_verify
@@ -411,28 +409,8 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
         print(f"exported {path} from {os.path.basename(ckpt)} (dynamic batch; largest logit "
               f"difference after reload {diff:.1e})")
 
-    # The order matters. Per step: NanGuard first (a NaN stops before anything logs it),
-    # StopAtStep before the loggers (they read state.stopped through is_last_step).
-    # Per epoch: AverageReplicas (every rank) before anything reads the BatchNorm
-    # statistics; SeverityEval records the best metric before Checkpointer decides whether
-    # this epoch is best.ckpt. At the end: ExportBest after Checkpointer wrote the files.
-    # Every rank evaluates its share of the evaluation sets; only rank 0 logs, writes and
-    # exports.
-    interrupt = Interrupt()  # first: a signal recorded during the step stops before anything logs it
-    callbacks = [interrupt, NanGuard(), StopAtStep(state), AverageReplicas(net, world)]
-    if main_rank:
-        callbacks += [ProgressLogger(cell, lrs, state, cfg.train.log_every, folder,
-                                     group_names=data.group_names),
-                      SelectionLogger(cell, state, cfg.train.log_every, folder)]
-    callbacks.append(SeverityEval(net, {"val": data.val, "test": data.test}, state, folder,
-                                  cfg.train.best_metric, cfg.train.eval_max_batches,
-                                  rank=rank, world_size=world, kind=data.arrays.group_kind))
-    if main_rank:
-        callbacks.append(Checkpointer(cell, folder, state, cfg.seed,
-                                      yaml.safe_dump(cfg.to_dict(), sort_keys=False),
-                                      cfg.train.best_metric, world))
-        if cfg.train.export_mindir:
-            callbacks.append(ExportBest(folder, state, export_best))
+    interrupt, callbacks = create_callbacks(cell, net, data, state, folder, cfg, lrs, rank, world,
+                                            export_best if cfg.train.export_mindir else None)
     model = Model(cell)
     epoch = resumed.get("epoch") or 0  # the next epoch to train (0-based)
     try:
@@ -452,12 +430,7 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
         return str(folder)
     if resumed.get("epoch") == cfg.train.epochs:  # stopped after the last checkpoint
         print("training had finished before the interruption; completing the run folder")
-        from callbacks.plots import plot_accuracy_by_severity, plot_group_weights
-
-        plot_group_weights(folder.file(folder.GROUP_WEIGHTS), folder.plot("group_weights"))
-        plot_accuracy_by_severity(folder.file(folder.EVAL_LOG), folder.plot("accuracy_by_severity"))
-        if cfg.train.export_mindir:
-            export_best(folder.model_checkpoint())
+        finish_run(folder, export_best if cfg.train.export_mindir else None)
     summary = final_summary(folder, state, cfg.train.best_metric, format_table)
     if summary:
         print(summary)

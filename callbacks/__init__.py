@@ -1,6 +1,6 @@
 """The run layer: the run folder and small single-purpose ``mindspore.train.Callback``s
 used by train.py, and the command-line plumbing of eval.py and export.py."""
-from .checkpoint import Checkpointer, ExportBest
+from .checkpoint import Checkpointer
 from .interrupt import Interrupt
 from .evaluation import SeverityEval, evaluate_by_severity, format_table, markdown_table
 from .progress import NanGuard, ProgressLogger, StopAtStep
@@ -8,7 +8,8 @@ from .replicas import AverageReplicas
 from .run_folder import RunFolder
 from .selection import SelectionLogger
 from .state import RunState
+from .training import RunEnd, create_callbacks, finish_run
 
-__all__ = ["AverageReplicas", "Checkpointer", "ExportBest", "Interrupt", "NanGuard", "ProgressLogger", "RunFolder", "RunState",
-           "SelectionLogger", "SeverityEval", "StopAtStep", "evaluate_by_severity", "format_table",
-           "markdown_table"]
+__all__ = ["AverageReplicas", "Checkpointer", "Interrupt", "NanGuard", "ProgressLogger", "RunFolder", "RunState",
+           "RunEnd", "SelectionLogger", "SeverityEval", "StopAtStep", "create_callbacks",
+           "evaluate_by_severity", "finish_run", "format_table", "markdown_table"]

@@ -1,5 +1,4 @@
-"""last.ckpt every epoch, best.ckpt when the validation metric improves, and the MindIR
-export of the best model at the end of the run."""
+"""last.ckpt every epoch, best.ckpt when the validation metric improves."""
 from mindspore.train import Callback
 
 from sharpdro.checkpoint import save_train_state
@@ -37,16 +36,3 @@ class Checkpointer(Callback):
         if self.state.best_epoch == args.cur_epoch_num:
             self._save("best", run_state)
         self._save("last", run_state)
-
-
-class ExportBest(Callback):
-    """At the end of the run: ``export(best_or_last_checkpoint)`` (train.py wires the model
-    and the file format)."""
-
-    def __init__(self, folder, state, export):
-        super().__init__()
-        self.folder, self.state, self.export = folder, state, export
-
-    def on_train_end(self, run_context):
-        if self.state.is_over(run_context.original_args()):
-            self.export(self.folder.model_checkpoint())

@@ -9,7 +9,6 @@ from mindspore.train import Callback
 from sharpdro.atomic import atomic_path
 from sharpdro.config import METRICS
 
-from .plots import plot_accuracy_by_severity
 from .run_folder import RunFolder
 
 
@@ -146,8 +145,7 @@ class SeverityEval(Callback):
     """Every ``every`` epochs and after the last: each split at every severity, appended to
     ``eval.jsonl`` (epoch, step, split, accuracy and loss per severity, mean, worst), printed
     as a table with the time it took; the latest predictions in ``predictions.npz``; the
-    validation ``best_metric`` offered to ``state``; ``plots/accuracy_by_severity.png`` at
-    the end of the run. Keeps ``state.eval_seconds`` (estimated from one batch before the
+    validation ``best_metric`` offered to ``state``. Keeps ``state.eval_seconds`` (estimated from one batch before the
     first evaluation, then measured) for the progress ETA."""
 
     def __init__(self, network, splits, state, folder, best_metric="val_worst_acc",
@@ -232,8 +230,3 @@ class SeverityEval(Callback):
         if split in self.last and self.state.offer(self.last[split][metric], epoch):
             self.print(f"new best {self.best_metric} = {100 * self.state.best_value:.2f} "
                        f"at epoch {epoch}", flush=True)
-
-    def on_train_end(self, run_context):
-        if self.writer and self.state.is_over(run_context.original_args()):
-            plot_accuracy_by_severity(self.folder.file(RunFolder.EVAL_LOG),
-                                      self.folder.plot("accuracy_by_severity"))

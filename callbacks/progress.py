@@ -8,7 +8,6 @@ from mindspore.train import Callback
 
 from sharpdro.monitor import group_columns, read_groups, worst_group
 
-from .plots import plot_group_weights
 from .run_folder import RunFolder, append_row
 
 
@@ -74,11 +73,6 @@ class ProgressLogger(Callback):
                    f"w=[{' '.join(f'{v:.3f}' for v in weights)}] worst group {worst}{scale} "
                    f"| {format_seconds(elapsed)} elapsed, ETA {format_seconds(eta)} "
                    f"(evaluation included)", flush=True)
-
-    def on_train_end(self, run_context):
-        if self.state.is_over(run_context.original_args()):
-            plot_group_weights(self.folder.file(RunFolder.GROUP_WEIGHTS),
-                               self.folder.plot("group_weights"))
 
 
 class NanGuard(Callback):
