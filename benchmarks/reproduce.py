@@ -238,9 +238,12 @@ def compare(args, overrides, tables, seeds, name, runs_root):
     picks = {}
     for table, labels in plan.items():
         for label in labels:
-            runs = [r for r in method_runs(table, label, [first], runs_root)]
+            runs = method_runs(table, label, [first], runs_root)
             if not args.report_only:
                 train(runs)
+            elif not all(RunFolder(r[2]).is_finished() for r in runs):
+                print(f"{table} {label}: seed {first}'s grid is not finished; left out")
+                continue
             grid = [(value, selected(run_dir)[0]) for value, _, run_dir, _, _ in runs]
             picks[table, label] = (pick(grid), {str(v): rec["worst_acc"] for v, rec in grid})
     report = {"name": name, "seeds": seeds, "config": args.config, "overrides": overrides,
@@ -248,17 +251,23 @@ def compare(args, overrides, tables, seeds, name, runs_root):
     for table, labels in plan.items():
         rows = {}
         for label in labels:
+            if (table, label) not in picks:
+                continue
             value, grid = picks[table, label]
             runs = [r for r in method_runs(table, label, seeds, runs_root) if r[0] == value]
             if not args.report_only:
                 train([r for r in runs if r[1] in rest])
+            # --report_only on an unfinished sweep: the seeds done so far (the table says so)
+            runs = [r for r in runs if RunFolder(r[2]).is_finished()]
             chosen = [selected(run_dir) for _, _, run_dir, _, _ in runs]
             algorithm, fixed, key, _ = COMPARISON[table][label]
             rows[label] = {"algorithm": algorithm, "fixed": fixed, "key": key, "grid_val_worst": grid,
                            "picked": value, "runs": [r[2] for r in runs],
+                           "seeds": [r[1] for r in runs],
                            "best_epochs": [c[1]["epoch"] for c in chosen],
                            "best_val": summarise([c[1] for c in chosen])}
-        report["tables"][table] = rows
+        if rows:
+            report["tables"][table] = rows
     return report
 
 
@@ -275,7 +284,9 @@ def comparison_markdown(report, command):
                   "|---" * (len(columns) + 1) + "|"]
         for label, r in rows.items():
             s = r["best_val"]
-            lines.append(f"| {label} | " + " | ".join(
+            partial = "" if r["seeds"] == report["seeds"] else \
+                f" (seeds {', '.join(map(str, r['seeds']))} only)"
+            lines.append(f"| {label}{partial} | " + " | ".join(
                 f"{m:.2f} +- {d:.2f}" for m, d in zip(s["mean"], s["std"])) + " |")
         lines += ["", "| method | hyperparameter | grid: seed-0 validation worst (%) | picked |",
                   "|---|---|---|---|"]

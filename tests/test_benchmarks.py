@@ -45,6 +45,8 @@ def _write_run(folder, val_worst, test_worst):
 
     os.makedirs(folder)
     C.save_config(C.load_config(None), os.path.join(folder, "config.yaml"))
+    with open(os.path.join(folder, "done"), "w") as f:
+        f.write("finished\n")
     with open(os.path.join(folder, "eval.jsonl"), "w") as f:
         for epoch, (v, t) in enumerate(zip(val_worst, test_worst), start=1):
             for split, worst in (("val", v), ("test", t)):
@@ -136,5 +138,9 @@ def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path
     row = report["tables"]["with_labels"]["sam"]
     assert row["picked"] == 0.05 and row["grid_val_worst"] == {"0.02": 0.4, "0.05": 0.6, "0.1": 0.4}
     np.testing.assert_allclose(row["best_val"]["mean"][-1], 35.0)  # worst: (30 + 40) / 2
+    os.remove(os.path.join(runs[3][2], "done"))  # seed 1 at the pick: not finished yet
+    partial = reproduce.compare(Args, [], ["with_labels"], [0, 1], "t", str(root))
+    assert partial["tables"]["with_labels"]["sam"]["seeds"] == [0]
+    assert "| sam (seeds 0 only) |" in reproduce.comparison_markdown(partial, "cmd")
     text = reproduce.comparison_markdown(report, "cmd")
     assert "## With group labels" in text and "| sam | rho | 0.02: 40.00, 0.05: 60.00, 0.1: 40.00 | 0.05 |" in text
