@@ -1,8 +1,8 @@
-"""Rerun the commands whose output the README quotes, and write their output into it.
+"""Rerun the commands whose output the README (and docs/) quote, and write their output in.
 
     .venv/bin/python benchmarks/readme_outputs.py [--only NAME ...] [--check]
 
-In README.md, an output block is marked by a comment on the line before it:
+In README.md and docs/*.md, an output block is marked by a comment on the line before it:
 
     <!-- output: NAME -->
     ```
@@ -23,6 +23,12 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+
+
+def documents():
+    """The files that may quote outputs: README.md and docs/*.md."""
+    docs = os.path.join(ROOT, "docs")
+    return [README] + sorted(os.path.join(docs, n) for n in os.listdir(docs) if n.endswith(".md"))
 MARK = re.compile(r"^<!-- output: (\w+) -->\n```\n(.*?)```\n", re.S | re.M)
 
 
@@ -71,12 +77,14 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", choices=list(OUTPUTS))
     parser.add_argument("--check", action="store_true", help="report differences, write nothing")
     args = parser.parse_args(argv)
-    with open(README) as f:
-        readme = f.read()
-    marked = [m.group(1) for m in MARK.finditer(readme)]
+    texts = {}
+    for path in documents():
+        with open(path) as f:
+            texts[path] = f.read()
+    marked = [m.group(1) for text in texts.values() for m in MARK.finditer(text)]
     unknown = [name for name in marked if name not in OUTPUTS]
     if unknown:
-        sys.exit(f"README.md marks outputs this script does not know: {unknown}")
+        sys.exit(f"the documents mark outputs this script does not know: {unknown}")
     fresh, differ = {}, []
     for name in args.only or [n for n in OUTPUTS if n in marked]:
         print(f"running {name} ...", flush=True)
@@ -89,16 +97,17 @@ def main(argv=None):
         differ.append(name)
         return f"<!-- output: {name} -->\n```\n{fresh[name]}```\n"
 
-    updated = MARK.sub(replace, readme)
-    print(f"differ from the README: {', '.join(differ) or 'none'}")
+    updated = {path: MARK.sub(replace, text) for path, text in texts.items()}
+    print(f"differ from the documents: {', '.join(differ) or 'none'}")
     if args.check:
         return 1 if differ else 0
-    if differ:
-        from sharpdro.atomic import atomic_path
+    from sharpdro.atomic import atomic_path
 
-        with atomic_path(README) as tmp, open(tmp, "w") as f:
-            f.write(updated)
-        print(f"updated {README}")
+    for path, text in updated.items():
+        if text != texts[path]:
+            with atomic_path(path) as tmp, open(tmp, "w") as f:
+                f.write(text)
+            print(f"updated {path}")
     return 0
 
 

@@ -109,8 +109,10 @@ def test_sweep_bad_input_fails_before_any_run(tmp_path, argv, message):
 
 def test_every_output_block_the_readme_marks_can_be_regenerated():
     """benchmarks/readme_outputs.py knows every marked block, and finds the two it is for."""
-    with open(readme_outputs.README) as f:
-        marked = [m.group(1) for m in readme_outputs.MARK.finditer(f.read())]
+    marked = []
+    for path in readme_outputs.documents():
+        with open(path) as f:
+            marked += [m.group(1) for m in readme_outputs.MARK.finditer(f.read())]
     assert sorted(marked) == sorted(readme_outputs.OUTPUTS)
     lines = ["x", "corruption   1", "a", "mean accuracy over ...", "after"]
     assert readme_outputs.between("\n".join(lines), "corruption ", "mean accuracy") == lines[1:4]
