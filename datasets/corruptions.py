@@ -58,9 +58,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, special
 
+from sharpdro.choices import CORRUPTION_TABLES as TABLES
 from .registry import CORRUPTIONS
 
-TABLES = ("default", "imagenet_c")
 VERSION = 3  # part of the data cache's key: bump when any corruption's output changes
 NOISE = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 

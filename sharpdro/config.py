@@ -18,7 +18,8 @@ from .atomic import atomic_path
 from .field import ConfigError, Field
 from .hparams import all_hparams, users
 from .registry import closest
-from .runtime import DEVICE_TARGETS, MODES
+from .choices import CORRUPTION_TABLES, EXECUTION_MODES, PARALLEL_MODES, SCHEDULES
+from .runtime import DEVICE_TARGETS
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
 GROUP_SOURCES = ("severity", "given", "none")  # data.groups (datasets/build.py registers each)
@@ -34,7 +35,7 @@ SCHEMA = {
     "seed": Field(0, int, "seeds the data split, the noise, the weights and the data order", low=0),
     "device_target": Field("CPU", str, "MindSpore device", choices=DEVICE_TARGETS),
     "device_id": Field(None, int, "device index; null lets MindSpore choose", low=0),
-    "mode": Field("graph", str, "MindSpore execution mode", choices=MODES),
+    "mode": Field("graph", str, "MindSpore execution mode", choices=EXECUTION_MODES),
     "output_root": Field("runs", str, "parent folder of run folders"),
     "run_dir": Field(None, str, "run folder; default <output_root>/<name>"),
     "protocol": Field("ours", str, "'authors' behaves like the authors' code where it differs "
@@ -48,7 +49,8 @@ SCHEMA = {
         "groups": Field("severity", str, "where groups come from: 'severity' makes them by "
                         "the photon-limited protocol (Poisson split + data.corruption); "
                         "'given' takes them from the data (a folder level or a CSV column); "
-                        "'none': no group labels (erm, sam, sharpdro_agnostic)",
+                        "'none': no group labels (the label-free erm, sam, cvar, jtt, eiil, "
+                        "sharpdro_agnostic)",
                         choices=GROUP_SOURCES),
         "metadata": Field(None, str, "csv: the metadata CSV (columns path, label, optional "
                           "group and split)"),
@@ -79,7 +81,7 @@ SCHEMA = {
         "num_classes": Field(None, int, "synthetic data only: classes (null = 10)", low=2),
         "corruption_table": Field("default", str, "corruption constants: 'default' (CIFAR-10-C "
                                   "up to 32 px, Tiny-ImageNet-C above) or the harsher "
-                                  "'imagenet_c'", choices=("default", "imagenet_c")),
+                                  "'imagenet_c'", choices=CORRUPTION_TABLES),
         "cache_dir": Field("cache", str, "where corrupted arrays are cached"),
         "random_crop": Field(False, bool, "training augmentation: random crop (pad 4) in "
                              "addition to the horizontal flip"),
@@ -112,7 +114,7 @@ SCHEMA = {
         "decay_bn_bias": Field(True, bool, "also decay BatchNorm scale/shift and biases "
                                "(the authors' code does)"),
         "schedule": Field("step", str, "learning-rate schedule, applied per step",
-                          choices=("step", "cosine", "constant")),
+                          choices=SCHEDULES),
         "milestones": Field([0.3, 0.6, 0.8], list, "step schedule: fractions of training",
                             item_type=float),
         "gamma": Field(0.2, float, "step schedule: factor at each milestone", low=0.0),
@@ -146,7 +148,7 @@ SCHEMA = {
                             choices=("auto", "dynamic", "none")),
         "distributed": Field("auto", str, "data parallel: 'auto' when started by msrun (one "
                              "process per device, batch_size is the global batch), 'off' "
-                             "always one process", choices=("auto", "off")),
+                             "always one process", choices=PARALLEL_MODES),
     },
 }
 

@@ -10,10 +10,11 @@ import os
 
 from mindspore import nn, ops, ParameterTuple
 
+from .choices import PARALLEL_MODES
+
 # what msrun sets for every worker; read to detect it and named in errors
 MSRUN_VARIABLES = ("MS_ROLE", "MS_WORKER_NUM", "MS_SCHED_HOST", "MS_SCHED_PORT", "RANK_ID",
                    "RANK_SIZE")
-MODES = ("auto", "off")
 
 
 class DistributedError(RuntimeError):
@@ -30,8 +31,8 @@ def init_distributed(mode="auto"):
     """-> (rank, world_size). ``auto``: initialise communication when started by msrun
     (``MS_ROLE=MS_WORKER``), else one process; ``off``: one process even under msrun.
     Call after the device is set."""
-    if mode not in MODES:
-        raise ValueError(f"train.distributed must be one of {MODES}, got {mode!r}")
+    if mode not in PARALLEL_MODES:
+        raise ValueError(f"train.distributed must be one of {PARALLEL_MODES}, got {mode!r}")
     if mode == "off" or not under_msrun():
         return 0, 1
     from mindspore.communication import get_group_size, get_rank, init

@@ -7,7 +7,7 @@ import math
 
 from mindspore import nn
 
-SCHEDULES = ("step", "cosine", "constant")
+from .choices import SCHEDULES
 
 
 def _is_bn_or_bias(param):

@@ -8,6 +8,8 @@ import contextlib
 import os
 import re
 
+from .choices import EXECUTION_MODES
+
 # Environment variables read once, when MindSpore loads its CPU kernels and its logger:
 # - ONEDNN_MAX_CPU_ISA AVX2: on CPUs with AVX-512, oneDNN picks a reference convolution
 #   kernel that is 20-40x slower than its AVX2 one;
@@ -22,7 +24,6 @@ def configure_process():
         os.environ.setdefault(key, value)
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
-MODES = ("graph", "pynative")
 
 
 @contextlib.contextmanager
@@ -47,8 +48,8 @@ def set_context(device_target="CPU", mode="graph", device_id=None, seed=None):
 
     if device_target not in DEVICE_TARGETS:
         raise ValueError(f"device_target {device_target!r} is not one of {DEVICE_TARGETS}")
-    if mode not in MODES:
-        raise ValueError(f"mode {mode!r} is not one of {MODES}")
+    if mode not in EXECUTION_MODES:
+        raise ValueError(f"mode {mode!r} is not one of {EXECUTION_MODES}")
     try:
         with quiet_mindspore_log():  # its checks log a page about missing drivers first
             if device_id is None:
