@@ -31,7 +31,7 @@ import sys
 
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
-from callbacks.cli import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
+from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
                            owning_run, parse_checkpoint_args)
 from callbacks.run_folder import RunFolder
 from sharpdro.runtime import set_context
@@ -182,7 +182,7 @@ def predict_files(args, cfg, source):
 
 def photon_sweeps(parser, args, cfg):
     """eval.py --photon-sweep, for one run or several (compared on one plot)."""
-    from callbacks.cli import parse_checkpoint_args
+    from callbacks.entry import parse_checkpoint_args
     from callbacks.deploy_eval import format_photon_sweep, photon_sweep, write_photon_sweep
     from callbacks.plots import plot_photon_sweep
     from datasets.build import clean_test
@@ -245,7 +245,7 @@ def predictor(args, cfg, num_classes, image_shape):
 
 def benchmark(args, cfg, source):
     """eval.py --benchmark: accuracy on an official corrupted test set (module docstring)."""
-    from callbacks.corrupted import (corruption_errors, evaluate_benchmark, format_benchmark,
+    from callbacks.benchmark_report import (corruption_errors, evaluate_benchmark, format_benchmark,
                                      load_results, write_benchmark)
     from datasets.benchmark import open_benchmark
     from datasets.readers import DatasetNotFoundError

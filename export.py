@@ -17,7 +17,7 @@ import sys
 
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
-from callbacks.cli import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
+from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
                            owning_run, parse_checkpoint_args)
 from sharpdro.deploy import SUFFIX
 from sharpdro.runtime import set_context

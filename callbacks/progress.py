@@ -63,7 +63,7 @@ class ProgressLogger(Callback):
         append_row(self.folder.file(RunFolder.TRAIN_LOG), self.log_header,
                    [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}"]
                    + [f"{v:.6f}" for v in group_loss])
-        append_row(self.folder.file(RunFolder.GROUP_WEIGHTS), self.weights_header,
+        append_row(self.folder.file(RunFolder.WEIGHTS_LOG), self.weights_header,
                    [epoch, step] + [f"{v:.6f}" for v in weights])
         worst = worst_group(weights, self.names)
         # dynamic loss scaling: the scale falls at every skipped (overflowing) step

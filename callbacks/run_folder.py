@@ -43,7 +43,7 @@ class RunFolder:
     CONFIG = "config.yaml"
     DATA = "data.json"
     TRAIN_LOG = "train_log.csv"
-    GROUP_WEIGHTS = "group_weights.csv"
+    WEIGHTS_LOG = "group_weights.csv"
     SELECTION = "selection.csv"
     EVAL_LOG = "eval.jsonl"
     PREDICTIONS = "predictions.npz"
@@ -56,7 +56,7 @@ class RunFolder:
     LOCK = ".lock"
     STAGE1 = "stage1"                # jtt, eiil: the ERM reference run, a run folder itself
     INFERRED = "inferred_groups.csv"  # jtt's error set, eiil's environments
-    LOGS = (TRAIN_LOG, GROUP_WEIGHTS, SELECTION, EVAL_LOG)
+    LOGS = (TRAIN_LOG, WEIGHTS_LOG, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
     FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE,
              STAGE1, INFERRED)

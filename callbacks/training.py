@@ -45,7 +45,7 @@ def finish_run(folder, export=None):
     """The end of a run, one owner (RunEnd, and train.py for a resumed run whose last epoch
     had already been trained): the plots of the group weights and of the accuracy per
     group, then ``export(best checkpoint)``."""
-    plot_group_weights(folder.file(folder.GROUP_WEIGHTS), folder.plot("group_weights"))
+    plot_group_weights(folder.file(folder.WEIGHTS_LOG), folder.plot("group_weights"))
     plot_accuracy_by_severity(folder.file(folder.EVAL_LOG), folder.plot("accuracy_by_severity"))
     if export is not None:
         export(folder.model_checkpoint())

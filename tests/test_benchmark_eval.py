@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from callbacks.corrupted import corruption_errors, evaluate_benchmark, format_benchmark, write_benchmark
+from callbacks.benchmark_report import corruption_errors, evaluate_benchmark, format_benchmark, write_benchmark
 from datasets.benchmark import STANDARD, BenchmarkError, make_benchmark, open_benchmark
 
 MEAN, STD = (0.5,), (0.25,)

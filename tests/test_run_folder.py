@@ -375,7 +375,7 @@ def test_ctrl_c_in_eval_is_one_line_and_writes_nothing(two_epochs, monkeypatch, 
 
 # -- eval.py --benchmark checks every file first ---------------------------------------
 def test_benchmark_files_are_all_checked_before_any_is_evaluated(two_epochs, tmp_path, monkeypatch):
-    import callbacks.corrupted as corrupted
+    import callbacks.benchmark_report as corrupted
 
     evaluated = []
     real = corrupted.predict_set
