@@ -151,8 +151,8 @@ class SeverityEval(Callback):
     def __init__(self, network, splits, state, folder, best_metric="val_worst_acc",
                  max_batches=0, print_fn=print, rank=0, world_size=1, kind="severity"):
         """Data parallel (``world_size`` > 1): every rank evaluates its share of each set
-        and the results are combined (measured 1.26x faster than rank 0 alone with 2
-        processes on 2 cores, benchmarks/eval_sharding.py); only rank 0 writes or prints."""
+        and the results are combined (faster than rank 0 alone: benchmarks/eval_sharding.py,
+        numbers in benchmarks/README.md); only rank 0 writes or prints."""
         super().__init__()
         self.sharded = ShardedSets(splits, rank, world_size)
         self.writer = rank == 0

@@ -775,11 +775,10 @@ def quantile_table(name, c, rounding="round"):
 
     Entry j of row v is the level k with cdf(k - 1) <= (j + 0.5) / 2**16 < cdf(k), so level k
     fills the entries from ceil(2**16 cdf(k - 1) - 0.5) to ceil(2**16 cdf(k) - 0.5): one
-    ``np.repeat`` builds the table (a search per entry took over a second per process).
+    ``np.repeat`` builds the table (not a search per entry: far slower).
 
-    Only the latest 16 MB table is kept: the next one then reuses its freed memory instead of
-    fresh pages, whose first touch costs more than building the table on these machines
-    (corruptions run one severity at a time)."""
+    Only the latest 16 MB table is kept, so the next one reuses its freed memory instead of
+    touching fresh pages (corruptions run one severity at a time)."""
     key = (name, float(c), rounding)
     if key not in _TABLES:
         for old in [k for k in _TABLES if len(k) == 3 and k[0] in NOISE]:

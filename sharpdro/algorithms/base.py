@@ -6,11 +6,9 @@ to ``mindspore.Model`` as the train network. Parameters loop through ``ops.Hyper
 Python loop over ~100 parameters exceeds the graph compiler's call-depth limit.
 
 The cells index the outputs they use (``out[0]``, ``f(...)[1]``) instead of unpacking into
-``_``: in graph mode, an unpacked but unused element of a call that has side effects (the
-BatchNorm statistics updates inside a forward-backward) is dropped with the warning "Some
-side effect nodes were eliminated by mistake". The dropped node is only the unused
-element, never the call's side effects (the NumPy reference and the BatchNorm tests pin
-that), so the warning was harmless; not creating the element avoids it.
+``_``: in graph mode an unpacked, unused element of a call with side effects (BatchNorm's
+statistics updates) draws MindSpore's warning "Some side effect nodes were eliminated by
+mistake" (harmless: the NumPy reference and the BatchNorm tests pin the side effects).
 """
 import numpy as np
 
