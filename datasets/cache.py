@@ -13,7 +13,7 @@ import numpy as np
 from sharpdro.atomic import atomic_path, remove_stale
 
 log = logging.getLogger(__name__)
-VERSION = 2  # bump when the corruption code changes what it produces
+VERSION = 2  # the cache's own layout; what the corruptions produce is corruptions.VERSION, in every key
 
 
 def key_name(key):

@@ -216,6 +216,9 @@ def _keep_channels(out, like):
 
 
 # -- noise family: the whole batch at once ----------------------------------------------
+# These four are the reference definitions. corrupt() makes training data with
+# sample_noise() instead (exact uint8 output tables, far faster), which
+# tests/test_corruptions.py checks against them: a change here must be made there too.
 @CORRUPTIONS.register("gaussian_noise")
 def gaussian_noise(x, c, rng):
     return x + rng.normal(0.0, c, x.shape)
