@@ -167,3 +167,18 @@ def test_evaluations_left_for_the_eta():
     assert [state.evals_left(s) for s in (1, 10, 11, 20, 21, 40, 41, 50)] == [3, 3, 3, 3, 2, 2, 1, 1]
     stopped = RunState(steps_per_epoch=10, epochs=5, max_steps=25, eval_every=2)
     assert [stopped.evals_left(s) for s in (1, 20, 21, 25)] == [2, 2, 1, 1]  # epochs 2 and 3
+
+
+def test_every_registered_option_is_a_config_key_of_its_section():
+    """A model's or a reader's options are named where it is registered (the registry passes
+    only those) and typed in the config schema (checked before MindSpore loads): the two
+    lists cannot drift apart."""
+    from datasets import READERS
+    from sharpdro import config as C
+    from sharpdro.algorithms import ALGORITHMS
+    from sharpdro.models import MODELS
+
+    for section, registry in (("model", MODELS), ("data", READERS), ("algorithm", ALGORITHMS)):
+        for name in registry.names():
+            missing = [k for k in registry.options(name) if f"{section}.{k}" not in C.LEAVES]
+            assert not missing, (section, name, missing)
