@@ -285,6 +285,7 @@ class Run:
         self.rank, self.world, self.t0 = rank, world, t0
         self.main_rank = rank == 0  # only rank 0 writes the run folder
         self.claimed = False
+        self.network = None  # the network fit() trained last
 
     def claim(self):
         """Lock the run folder (rank 0), clear it for --overwrite, write its config."""
@@ -307,9 +308,9 @@ def second_stage_data(run, cfg, data, reference):
     """jtt, eiil: stage 1 (an ERM run in <run>/stage1, trained or resumed here, or the
     reference run), then stage 2's data from its last checkpoint (callbacks/stages.py)."""
     from callbacks import stages
-    from sharpdro.checkpoint import create_trained_model
+    from sharpdro.checkpoint import copy_trained_model, create_trained_model
 
-    source = reference
+    source, trained = reference, None
     if source is None:
         source = run.folder.stage1()
         cfg1 = stages.stage1_config(cfg, source)
@@ -319,11 +320,15 @@ def second_stage_data(run, cfg, data, reference):
                                                    and not run.args.overwrite) else None
             print(f"stage 1: ERM for {cfg1.train.epochs} epoch(s) in {source}")
             fit(run, cfg1, source, data, resume, stage1=True)
+            trained = run.network
         else:
             print(f"stage 1: done in {source}")
     print(f"stage 1 model: {source.checkpoint('last')}")
-    net = create_trained_model(cfg.model, data.num_classes, data.in_channels,
-                               source.checkpoint("last"))
+    if trained is not None:  # the weights of last.ckpt, on every rank without reading it
+        net = copy_trained_model(cfg.model, data.num_classes, data.in_channels, trained)
+    else:
+        net = create_trained_model(cfg.model, data.num_classes, data.in_channels,
+                                   source.checkpoint("last"))
     start = time.time()
     logits = stages.training_logits(net, data, cfg.train.eval_batch_size)
     new, rows, lines = stages.between_stages(cfg, data, logits, cfg.seed)
@@ -425,6 +430,7 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
             interrupt.check()  # a signal swallowed during the last evaluation
     except KeyboardInterrupt:
         interrupted(run.folder, folder, epoch + 1, args, run.rest)
+    run.network = net  # the trained network: jtt/eiil infer their groups from stage 1's
     if not main_rank:
         print(f"rank {rank} done in {time.time() - run.t0:.1f}s")
         return str(folder)

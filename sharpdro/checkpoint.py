@@ -51,6 +51,19 @@ def create_trained_model(model_cfg, num_classes, in_channels, ckpt_path):
     return network
 
 
+def copy_trained_model(model_cfg, num_classes, in_channels, trained):
+    """The config's model (float32, inference mode) with the values of ``trained``'s
+    parameters: what loading the checkpoint written from ``trained`` gives, without reading
+    a file another process may still be writing."""
+    network = create_model_from_config(model_cfg, num_classes, in_channels)
+    values = {p.name: ms.Parameter(ms.Tensor(p.asnumpy()), name=p.name)
+              for p in trained.get_parameters()}
+    ms.load_param_into_net(network, {p.name: values[p.name] for p in network.get_parameters()},
+                           strict_load=True)
+    network.set_train(False)
+    return network
+
+
 STATE_KEY = "run_state"  # JSON text in the checkpoint: epoch, step, seed, best metric, config
 
 
