@@ -84,7 +84,7 @@ def training_logits(network, data, batch_size):
 def between_stages(cfg, data, logits, seed):
     """(stage 2's data, the per-image table for inferred_groups.csv, the summary lines):
     JTT's upweighted data or EIIL's regrouped data, from the stage-1 model's ``logits``."""
-    images, labels, groups = data.arrays.train
+    _, labels, groups = data.arrays.train
     name = cfg.algorithm.name
     n = len(labels)
     if name == "jtt":
