@@ -11,6 +11,7 @@ the last checkpoint stays, and the --resume command is printed.
 """
 import argparse
 import contextlib
+import json
 import logging
 import os
 import shlex
@@ -353,19 +354,26 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
     from sharpdro.algorithms import create_train_step_from_config
     from sharpdro.checkpoint import create_trained_model, load_train_state
     from sharpdro.deploy import export_and_verify
-    from sharpdro.models import create_model_from_config
+    from sharpdro.finetune import start_from_config
+    from sharpdro.models import create_model_from_config, model_head
     from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
 
     args, rank, world, main_rank = run.args, run.rank, run.world, run.main_rank
     args.folder = folder  # for the messages of a failed run
     ms.set_seed(cfg.seed)  # every model of the run starts from the seed's weights (jtt, eiil)
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
-    if cfg.train.amp_level != "O0":
-        net = mixed_precision(net, cfg, data)
-    # one schedule: the optimizer steps through it, the progress log prints from it
-    lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch, cfg.train.epochs)
-    optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs)
-    try:
+    try:  # a resumed run's weights come from its checkpoint; the freeze applies again
+        start = start_from_config(net, cfg.model, load=not resume_from)
+        if start is not None:
+            print(start.summary())
+            for message in class_name_warnings(start, data):
+                print(f"warning: {message}", file=sys.stderr)
+        if cfg.train.amp_level != "O0":
+            net = mixed_precision(net, cfg, data)
+        # one schedule: the optimizer steps through it, the progress log prints from it
+        lrs = lr_schedule_from_config(cfg.optim, data.steps_per_epoch, cfg.train.epochs)
+        optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs,
+                                                 model_head(cfg.model.name))
         cell = create_train_step_from_config(cfg.algorithm, net, optimizer, data.num_groups, world,
                                              group_counts=data.train_counts)
     except ValueError as err:  # e.g. the adjustment and a group without training images
@@ -398,6 +406,8 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
             raise UserError(str(err)) from None
         C.save_config(cfg, folder.file(folder.CONFIG))
         folder.write_json(folder.DATA, data.info())  # the model's input contract
+        if start is not None:
+            folder.write_json(folder.START, start.to_json())
         if not resumed:
             from callbacks.plots import plot_group_examples
 
@@ -445,6 +455,28 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
                      f"{best} at epoch {state.best_epoch}\n")
     print(f"done in {time.time() - run.t0:.1f}s; results in {folder}")
     return str(folder)
+
+
+def class_name_warnings(start, data):
+    """Where the start checkpoint is one of our runs' (its folder has data.json) and its head
+    was loaded: the class names it was trained on, if they differ from this data's."""
+    from callbacks.run_folder import RunFolder
+
+    if start.reinitialised:
+        return []
+    info = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(start.path))),
+                        RunFolder.DATA)
+    try:
+        with open(info) as f:
+            theirs = list(json.load(f)["class_names"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # not a run folder of ours: the names are unknown
+    ours = list(data.arrays.class_names)
+    if theirs == ours:
+        return []
+    pairs = [f"{i}: {a!r} there, {b!r} here" for i, (a, b) in enumerate(zip(theirs, ours)) if a != b]
+    return [f"model.checkpoint's head was trained on other class names ({'; '.join(pairs[:5])}"
+            f"{'; ...' if len(pairs) > 5 else ''}): its outputs are kept in that order"]
 
 
 def mixed_precision(net, cfg, data):

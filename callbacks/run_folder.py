@@ -5,6 +5,8 @@
       config.yaml           the resolved config (loads again as a config)
       data.json             the model's input contract: class names, channels, image size,
                             mean/std, group kind and names (eval.py, export.py read it)
+      start_weights.json    model.checkpoint / model.pretrained: the file, its sha256, what
+                            was loaded, re-initialised, adapted and skipped
       train_log.csv         every log_every steps: epoch, step, loss, lr, seconds, group_loss_*
       group_weights.csv     every log_every steps: epoch, step, w_*
       selection.csv         sharpdro_agnostic: epoch, step, share_*, rate_*
@@ -56,10 +58,12 @@ class RunFolder:
     LOCK = ".lock"
     STAGE1 = "stage1"                # jtt, eiil: the ERM reference run, a run folder itself
     INFERRED = "inferred_groups.csv"  # jtt's error set, eiil's environments
+    START = "start_weights.json"     # where the weights came from (model.checkpoint)
+    DFR = "dfr.json"                 # a DFR run: its recipe, grid scores and pick
     LOGS = (TRAIN_LOG, WEIGHTS_LOG, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
     FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE,
-             STAGE1, INFERRED)
+             STAGE1, INFERRED, START, DFR)
     CHECKPOINT_NAMES = ("best", "last")  # the order a run's model is picked in
 
     def __init__(self, path):

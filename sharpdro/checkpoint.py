@@ -90,8 +90,9 @@ def read_run_state(path):
 
 
 # the optimizer's per-step learning rates: rebuilt from the config, never loaded (a resumed
-# run may change optim.lr or train.epochs, see sharpdro/config.py RESUMABLE)
-FROM_CONFIG = ("learning_rate",)
+# run may change optim.lr or train.epochs, see sharpdro/config.py RESUMABLE); with
+# parameter groups of their own rate (optim.backbone_lr_scale) learning_rate_group_<i> too
+FROM_CONFIG = "learning_rate"
 
 
 def load_train_state(cell, path):
@@ -102,7 +103,7 @@ def load_train_state(cell, path):
     saved = read_checkpoint(path)
     run_state = run_state_of(saved, path)
     wanted = [p for p in cell.get_parameters() if not p.name.startswith(SCRATCH_PREFIX)
-              and p.name not in FROM_CONFIG]
+              and not p.name.startswith(FROM_CONFIG)]
     problems = [f"{p.name}: missing from checkpoint" for p in wanted if p.name not in saved]
     problems += [f"{p.name}: checkpoint {tuple(saved[p.name].shape)} vs model {tuple(p.shape)}"
                  for p in wanted if p.name in saved and tuple(saved[p.name].shape) != tuple(p.shape)]

@@ -104,6 +104,15 @@ SCHEMA = {
         "name": Field("small_cnn", str, "model registry name"),
         "depth": Field(28, int, "WideResNet depth (6n + 4)", low=10),
         "widen_factor": Field(2, int, "WideResNet width multiplier", low=1),
+        "checkpoint": Field(None, str, "start from this MindSpore checkpoint (a mindcv one of "
+                            "the same architecture, or a best.ckpt/last.ckpt of one of our "
+                            "runs): matched by name and shape, the head re-initialised for "
+                            "another class count"),
+        "pretrained": Field(False, bool, "start from mindcv's published ImageNet weights "
+                            "(resnet18, resnet50; downloaded into mindcv's cache)"),
+        "freeze": Field("none", str, "'backbone': train only the classifier head (the "
+                        "backbone's BatchNorm statistics frozen too)",
+                        choices=("none", "backbone")),
     },
     # name plus every algorithm's hyperparameters, from their one table (sharpdro/hparams.py)
     "algorithm": {"name": Field("sharpdro", str, "algorithm registry name"), **all_hparams()},
@@ -111,6 +120,9 @@ SCHEMA = {
         "lr": Field(0.03, float, "initial learning rate", low=0.0, low_open=True),
         "momentum": Field(0.9, float, "SGD momentum", low=0.0, high=1.0),
         "weight_decay": Field(5e-4, float, "L2 weight decay", low=0.0),
+        "backbone_lr_scale": Field(1.0, float, "learning rate of everything but the head, "
+                                   "as a multiple of the head's (e.g. 0.1 to fine-tune)",
+                                   low=0.0),
         "decay_bn_bias": Field(True, bool, "also decay BatchNorm scale/shift and biases "
                                "(the authors' code does)"),
         "schedule": Field("step", str, "learning-rate schedule, applied per step",
@@ -316,6 +328,8 @@ def _check(cfg):
     ms = cfg.optim.milestones
     if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
         raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
+    if cfg.model.checkpoint and cfg.model.pretrained:
+        raise ConfigError("model.checkpoint and model.pretrained: give one start, not both")
 
 
 # What a resumed run (train.py --resume R --key value) may change, and how train.py applies

@@ -15,22 +15,43 @@ def _is_bn_or_bias(param):
     return len(param.shape) <= 1
 
 
-def create_optimizer(params, lr, momentum=0.9, weight_decay=5e-4, decay_bn_bias=True):
+def create_optimizer(params, lr, momentum=0.9, weight_decay=5e-4, decay_bn_bias=True,
+                     backbone_lr_scale=1.0, head=None):
     """``nn.Momentum``: d = g + wd * theta; buf = m * buf + d; theta -= lr * buf.
 
-    ``lr`` is a float or a per-step list (see :func:`lr_schedule`).
+    ``lr`` is a float or a per-step list (see :func:`lr_schedule`). ``backbone_lr_scale``
+    (fine-tuning): every parameter outside the head (attribute path ``head``) steps at
+    that multiple of ``lr``.
     """
     params = list(params)
     if not params:
         raise ValueError("no trainable parameters to optimise")
-    if decay_bn_bias or weight_decay == 0:
-        groups = [{"params": params, "weight_decay": weight_decay}]
-    else:
-        decay = [p for p in params if not _is_bn_or_bias(p)]
-        no_decay = [p for p in params if _is_bn_or_bias(p)]
-        groups = [{"params": g, "weight_decay": wd}
-                  for g, wd in ((decay, weight_decay), (no_decay, 0.0)) if g]
-    return nn.Momentum(groups, learning_rate=lr, momentum=momentum)
+    backbone_lr_scale = float(backbone_lr_scale)
+    if not math.isfinite(backbone_lr_scale) or backbone_lr_scale < 0:
+        raise ValueError(f"backbone_lr_scale must be finite and >= 0, got {backbone_lr_scale}")
+    if backbone_lr_scale != 1.0 and head is None:
+        raise ValueError("backbone_lr_scale needs the model's head (the classifier layer) "
+                         "to tell the backbone apart")
+
+    def decay(p):
+        return weight_decay if decay_bn_bias or not _is_bn_or_bias(p) else 0.0
+
+    def scale(p):
+        if backbone_lr_scale == 1.0 or p.name == head or p.name.startswith(f"{head}."):
+            return 1.0
+        return backbone_lr_scale
+
+    groups = {}  # (weight decay, lr scale) -> parameters, in a fixed order
+    for p in params:
+        groups.setdefault((decay(p), scale(p)), []).append(p)
+    out = []
+    for (wd, factor) in sorted(groups, key=lambda k: (k[0] != weight_decay, k[1] != 1.0)):
+        group = {"params": groups[(wd, factor)], "weight_decay": wd}
+        if factor != 1.0:
+            group["lr"] = ([factor * v for v in lr] if isinstance(lr, (list, tuple))
+                           else factor * lr)
+        out.append(group)
+    return nn.Momentum(out, learning_rate=lr, momentum=momentum)
 
 
 def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8), gamma=0.2,
@@ -71,7 +92,8 @@ def lr_schedule_from_config(optim_cfg, steps_per_epoch, epochs):
                        steps_per_epoch)
 
 
-def create_optimizer_from_config(optim_cfg, params, lrs):
-    """The config's optimizer with per-step learning rates ``lrs`` (see lr_schedule_from_config)."""
+def create_optimizer_from_config(optim_cfg, params, lrs, head=None):
+    """The config's optimizer with per-step learning rates ``lrs`` (see lr_schedule_from_config);
+    ``head``: the model's classifier layer, for ``backbone_lr_scale``."""
     return create_optimizer(params, lrs, optim_cfg["momentum"], optim_cfg["weight_decay"],
-                            optim_cfg["decay_bn_bias"])
+                            optim_cfg["decay_bn_bias"], optim_cfg["backbone_lr_scale"], head)

@@ -22,4 +22,23 @@ def create_model_from_config(model_cfg, num_classes, in_channels):
     return create_model(name, num_classes, in_channels, **MODELS.select_options(name, model_cfg))
 
 
-__all__ = ["MODELS", "create_model", "create_model_from_config"]
+def model_head(name):
+    """The attribute path of the model's classifier layer (None where it cannot be told apart)."""
+    return MODELS.trait(name, "head")
+
+
+def published_checkpoint(name):
+    """The path of the published ImageNet weights of model ``name`` (mindcv's, downloaded
+    into its cache on first use); ValueError where there are none or they cannot be had."""
+    arch = MODELS.trait(name, "published")
+    if not arch:
+        have = [n for n in MODELS.names() if MODELS.trait(n, "published")]
+        raise ValueError(f"model.pretrained: there are no published weights for {name} (mindcv "
+                         f"publishes {', '.join(have)}); start from a file with model.checkpoint")
+    from .resnet import published_weights
+
+    return published_weights(arch)
+
+
+__all__ = ["MODELS", "create_model", "create_model_from_config", "model_head",
+           "published_checkpoint"]

@@ -78,6 +78,6 @@ class SmallCNN(nn.Cell):
         return self.fc(ops.mean(self.features(x), axis=(2, 3)))
 
 
-@MODELS.register("small_cnn")
+@MODELS.register("small_cnn", head="fc")
 def small_cnn(num_classes, in_channels=3):
     return SmallCNN(num_classes, in_channels)

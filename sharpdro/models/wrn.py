@@ -88,6 +88,6 @@ class WideResNet(nn.Cell):
         return self.fc(ops.mean(x, axis=(2, 3)))
 
 
-@MODELS.register("wrn", options=("depth", "widen_factor"))
+@MODELS.register("wrn", options=("depth", "widen_factor"), head="fc")
 def wrn(num_classes, in_channels=3, depth=28, widen_factor=2):
     return WideResNet(num_classes, in_channels, depth, widen_factor)

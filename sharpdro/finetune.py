@@ -1,0 +1,183 @@
+"""Start from trained weights: load a checkpoint into a network by name and shape, freeze the
+backbone, and find the head.
+
+The *head* is the classifier layer a model registers (``MODELS.register(..., head="fc")``,
+an attribute path of the network); everything else is the *backbone*.
+"""
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import mindspore as ms
+from mindspore import nn
+
+from .algorithms import SCRATCH_PREFIX
+from .checkpoint import STATE_KEY, read_checkpoint
+from .models import MODELS, model_head, published_checkpoint
+
+SHOWN = 5  # names listed in an error
+
+
+def sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def in_head(name, head):
+    """Whether parameter or cell ``name`` belongs to the head (attribute path ``head``)."""
+    return head is not None and (name == head or name.startswith(head + "."))
+
+
+def get_head(network, head):
+    """The head cell at attribute path ``head``; ValueError if there is none."""
+    cell = network
+    for part in (head or "").split("."):
+        cell = getattr(cell, part, None) if part else None
+        if cell is None:
+            raise ValueError(f"the network has no head {head!r} (its classifier layer)")
+    if not isinstance(cell, nn.Dense):
+        raise ValueError(f"the head {head!r} is a {type(cell).__name__}, not a Dense layer")
+    return cell
+
+
+@dataclass
+class LoadReport:
+    """What ``load_start_weights`` did, for the log and the run folder."""
+    path: str
+    sha256: str
+    loaded: list = field(default_factory=list)
+    reinitialised: list = field(default_factory=list)  # the head, for another class count
+    adapted: list = field(default_factory=list)  # colour stem summed for grey input
+    skipped: list = field(default_factory=list)  # in the file, not in the model
+    trained_with: dict = field(default_factory=dict)  # model section, for our own checkpoints
+
+    def summary(self):
+        parts = [f"{len(self.loaded)} parameters loaded"]
+        if self.adapted:
+            parts.append(f"{len(self.adapted)} adapted to grey input ({', '.join(self.adapted)}: "
+                         "the colour weights summed, as if the grey image were repeated to 3 "
+                         "channels)")
+        if self.reinitialised:
+            parts.append(f"{len(self.reinitialised)} re-initialised ({', '.join(self.reinitialised)}"
+                         ": another class count)")
+        parts.append(f"{len(self.skipped)} entries of the file skipped (not in the model, "
+                     "e.g. optimizer state)")
+        return (f"start weights {self.path} (sha256 {self.sha256[:16]}...): "
+                + ", ".join(parts))
+
+    def to_json(self):
+        return {"path": os.path.abspath(self.path), "sha256": self.sha256,
+                "loaded": len(self.loaded), "reinitialised": self.reinitialised,
+                "adapted": self.adapted, "skipped": len(self.skipped),
+                "skipped_names": self.skipped[:50], "trained_with": self.trained_with}
+
+
+def _trained_with(saved):
+    """The model section our training checkpoints record (None for other files)."""
+    if STATE_KEY not in saved:
+        return None
+    try:
+        text = json.loads(str(saved[STATE_KEY]))["config"]
+        import yaml
+
+        return dict(yaml.safe_load(text).get("model") or {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def load_start_weights(network, path, head=None, model_options=None):
+    """Initialise ``network`` from the checkpoint at ``path``, matching parameters by name
+    and shape.
+
+    - The head (attribute path ``head``) is left as initialised where the file's head has
+      another class count (or the file has none).
+    - A 4-D weight stored for 3 input channels where the network takes 1 (grey images on
+      a colour checkpoint) is summed over the channels: the network computes what the
+      checkpoint's does on the grey image repeated to 3 channels.
+    - Any other parameter that is missing or of another shape is an error listing the
+      first few names: a checkpoint of another architecture never loads half-silently.
+    - ``model_options`` (e.g. {"name": "wrn", "depth": 28}): where the file is one of our
+      training checkpoints, its recorded model must agree on these keys.
+
+    Returns a :class:`LoadReport`. Raises ValueError for a missing, truncated or
+    non-checkpoint file and for every mismatch; the network is untouched then.
+    """
+    saved = read_checkpoint(path)
+    trained_with = _trained_with(saved)
+    if trained_with is not None and model_options:
+        differ = [f"{k} {trained_with.get(k)!r} there, {v!r} here" for k, v in model_options.items()
+                  if k in trained_with and trained_with[k] != v]
+        if differ:
+            raise ValueError(f"{path} was trained with another model ({'; '.join(differ)})")
+    report = LoadReport(path, sha256(path), trained_with=trained_with or {})
+    values, problems = {}, []
+    for p in network.get_parameters():
+        name, want = p.name, tuple(p.shape)
+        have = tuple(saved[name].shape) if name in saved else None
+        if have == want:
+            values[name] = saved[name]
+            report.loaded.append(name)
+        elif in_head(name, head) and (have is None or have[1:] == want[1:]):
+            report.reinitialised.append(name)  # class count differs: keep the new init
+        elif (have is not None and len(want) == 4 and want[1] == 1 and have[1] == 3
+              and have[0] == want[0] and have[2:] == want[2:]):
+            summed = saved[name].asnumpy().sum(axis=1, keepdims=True)
+            values[name] = ms.Parameter(ms.Tensor(summed), name=name)
+            report.adapted.append(name)
+        else:
+            problems.append(f"{name}: " + ("not in the file" if have is None else
+                                           f"{have} in the file, {want} in the model"))
+    if problems:
+        total = len(list(network.get_parameters()))
+        raise ValueError(f"{path} does not fit this model ({len(problems)} of {total} "
+                         "parameters; a checkpoint of another architecture?): "
+                         + "; ".join(problems[:SHOWN]) + ("; ..." if len(problems) > SHOWN else ""))
+    own = {p.name for p in network.get_parameters()}
+    report.skipped = sorted(k for k in saved if k not in own and k != STATE_KEY
+                            and not k.startswith(SCRATCH_PREFIX))
+    ms.load_param_into_net(network, values, strict_load=False)
+    return report
+
+
+def freeze_backbone(network, head):
+    """Train only the head: every other parameter stops requiring gradients (so optimizers
+    built from ``trainable_params()`` leave it alone, and the sharpness perturbation, which
+    covers the optimizer's parameters, does too), and every BatchNorm outside the head
+    normalises with its moving statistics and never updates them. Returns the number of
+    frozen parameters."""
+    get_head(network, head)
+    frozen = 0
+    for name, cell in network.cells_and_names():
+        if isinstance(cell, nn.layer.normalization._BatchNorm) and not in_head(name, head):
+            cell.use_batch_statistics = False  # read in construct: inference-mode statistics
+    for p in network.get_parameters():
+        if not in_head(p.name, head):
+            p.requires_grad = False
+            frozen += 1
+    return frozen
+
+
+def start_from_config(network, model_cfg, load=True):
+    """The config's start (``model.checkpoint`` or ``model.pretrained``) and ``model.freeze``
+    applied to a freshly built ``network``. Returns the LoadReport, or None when the
+    network starts from its random initialisation (or ``load`` is False: a resumed run,
+    whose weights come from its own checkpoint). ValueError for any bad input."""
+    name = model_cfg["name"]
+    head = model_head(name)
+    if model_cfg["freeze"] == "backbone" and head is None:
+        raise ValueError(f"model.freeze backbone: model {name} registers no head (classifier "
+                         "layer), so its backbone cannot be told apart")
+    path = model_cfg["checkpoint"] if load else None
+    if load and model_cfg["pretrained"]:
+        path = published_checkpoint(name)
+    report = None
+    if path:
+        options = {"name": name, **MODELS.select_options(name, model_cfg)}
+        report = load_start_weights(network, path, head, options)
+    if model_cfg["freeze"] == "backbone":
+        freeze_backbone(network, head)
+    return report
