@@ -181,3 +181,15 @@ def start_from_config(network, model_cfg, load=True):
     if model_cfg["freeze"] == "backbone":
         freeze_backbone(network, head)
     return report
+
+
+def split_head(network, head):
+    """Replace the head by an identity, so that ``network`` returns the head's input (the
+    features); returns the head cell. The network is changed in place."""
+    cell = get_head(network, head)
+    *path, last = head.split(".")
+    parent = network
+    for part in path:
+        parent = getattr(parent, part)
+    setattr(parent, last, nn.Identity())
+    return cell
