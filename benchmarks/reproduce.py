@@ -60,7 +60,7 @@ def check(args, overrides):
             if label not in known:
                 raise SystemExit(f"unknown method {label!r} (valid: {', '.join(known)})")
         algorithms = sorted({COMPARISON[t][m][0] for t in args.tables for m in args.methods
-                             if m in COMPARISON[t]})
+                             if m in COMPARISON[t] and m not in POST_HOC})
     for name in algorithms:
         if name not in ALGORITHMS.names():
             hint = closest(name, ALGORITHMS.names())
@@ -83,16 +83,28 @@ def run_one(config, run_dir, algorithm, seed, overrides):
     folder = RunFolder(run_dir)
     if folder.is_finished():
         return 0.0
+    if algorithm in POST_HOC:  # <root>/<method>/<value>/seed<s> -> <root>/<source>/...
+        value_dir = os.path.dirname(run_dir)
+        root = os.path.dirname(os.path.dirname(value_dir))
+        source = os.path.join(root, POST_HOC[algorithm], "default", os.path.basename(run_dir))
+        cmd = ["-m", f"benchmarks.{algorithm}", "--run", source, "--out", run_dir,
+               "--export_mindir", "false", "--overwrite"]
+        return call(cmd, run_dir, algorithm, seed)
     if folder.has_checkpoint():
         cmd = ["--resume", run_dir]
     else:
         cmd = ["--config", config, "--run_dir", run_dir, "--overwrite",
                "--algorithm.name", algorithm, "--seed", str(seed), *overrides]
+    return call([os.path.join(ROOT, "train.py"), *cmd], run_dir, algorithm, seed)
+
+
+def call(cmd, run_dir, algorithm, seed):
+    """``python *cmd`` in the project root, its output in <run_dir>.log."""
     os.makedirs(run_dir, exist_ok=True)
     start = time.time()
     with open(os.path.join(run_dir + ".log"), "a") as log:
-        code = subprocess.call([sys.executable, os.path.join(ROOT, "train.py"), *cmd],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        code = subprocess.call([sys.executable, *cmd], stdout=log, stderr=subprocess.STDOUT,
+                               cwd=ROOT)
     if code:
         raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {run_dir}.log")
     return time.time() - start
@@ -185,6 +197,9 @@ COMPARISON = {
         "sharpdro": ("sharpdro", {}, "rho", (0.02, 0.05, 0.1)),
         "sharpdro+balanced": ("sharpdro", {"data.sampler": "group_balanced"}, "rho",
                               (0.02, 0.05, 0.1)),
+        # DFR refits the last layer of the ERM run of the same seed (benchmarks/dfr.py); its
+        # L1 strength is chosen inside, on half of the validation set, as the recipe says
+        "dfr": ("dfr", {}, None, (None,)),
     },
     "label_free": {
         "erm": ("erm", {}, None, (None,)),
@@ -197,6 +212,7 @@ COMPARISON = {
         "sharpdro_agnostic": ("sharpdro_agnostic", {}, "rho", (0.02, 0.05, 0.1)),
     },
 }
+POST_HOC = {"dfr": "erm"}  # method -> the method whose runs it starts from (same seed)
 TABLE_TITLES = {"with_labels": "With group labels", "label_free": "Without group labels"}
 
 
