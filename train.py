@@ -212,38 +212,13 @@ def train(args, rest, hold):
     args.folder = folder  # for the messages of a failed run
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from callbacks import stages
     from callbacks.run_folder import RunFolderError
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
-    from sharpdro.algorithms import ALGORITHMS
     from sharpdro.distributed import DistributedError, init_distributed
-    from sharpdro.models import MODELS
 
-    reference = None
     try:  # everything that can be wrong with the input, before the run folder is touched
-        ALGORITHMS.check(cfg.algorithm.name)
-        MODELS.check(cfg.model.name)
-        algorithm = ALGORITHMS.get(cfg.algorithm.name)
-        label_free = ", ".join(n for n in ALGORITHMS.names()
-                               if not ALGORITHMS.get(n).uses_group_labels)
-        if cfg.data.groups == "none":
-            if algorithm.uses_group_labels:
-                raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is "
-                                 f"none; the label-free choices: {label_free}")
-            if cfg.data.sampler in C.GROUP_SAMPLERS:
-                raise ValueError(f"data.sampler {cfg.data.sampler} needs group labels and "
-                                 f"data.groups is none; use permutation or replacement (the "
-                                 f"label-free algorithms: {label_free})")
-        if algorithm.two_stage:
-            if cfg.data.sampler in C.GROUP_SAMPLERS:
-                raise ValueError(f"{cfg.algorithm.name} is label-free and data.sampler "
-                                 f"{cfg.data.sampler} reads group labels; use permutation or "
-                                 "replacement")
-            if cfg.algorithm.reference:
-                reference = stages.check_reference(cfg, cfg.algorithm.reference)
-            else:
-                stages.first_epochs(cfg)
+        algorithm, reference = check_choices(cfg)
         for message in ignored_settings(cfg):
             print(f"warning: {message}", file=sys.stderr)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
@@ -275,6 +250,39 @@ def train(args, rest, hold):
     if algorithm.two_stage:
         data = second_stage_data(run, cfg, data, reference)
     return fit(run, cfg, folder, data, resume_from)
+
+
+def check_choices(cfg):
+    """The algorithm's class and, for jtt/eiil with algorithm.reference, the reference run;
+    ValueError where the algorithm, the model, the groups and the sampler do not go together."""
+    from callbacks import stages
+    from sharpdro.algorithms import ALGORITHMS
+    from sharpdro.models import MODELS
+
+    ALGORITHMS.check(cfg.algorithm.name)
+    MODELS.check(cfg.model.name)
+    algorithm = ALGORITHMS.get(cfg.algorithm.name)
+    label_free = ", ".join(n for n in ALGORITHMS.names()
+                           if not ALGORITHMS.get(n).uses_group_labels)
+    if cfg.data.groups == "none":
+        if algorithm.uses_group_labels:
+            raise ValueError(f"{cfg.algorithm.name} needs group labels and data.groups is "
+                             f"none; the label-free choices: {label_free}")
+        if cfg.data.sampler in C.GROUP_SAMPLERS:
+            raise ValueError(f"data.sampler {cfg.data.sampler} needs group labels and "
+                             f"data.groups is none; use permutation or replacement (the "
+                             f"label-free algorithms: {label_free})")
+    reference = None
+    if algorithm.two_stage:
+        if cfg.data.sampler in C.GROUP_SAMPLERS:
+            raise ValueError(f"{cfg.algorithm.name} is label-free and data.sampler "
+                             f"{cfg.data.sampler} reads group labels; use permutation or "
+                             "replacement")
+        if cfg.algorithm.reference:
+            reference = stages.check_reference(cfg, cfg.algorithm.reference)
+        else:
+            stages.first_epochs(cfg)
+    return algorithm, reference
 
 
 class Run:

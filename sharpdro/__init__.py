@@ -11,6 +11,8 @@ The public API, for a user's own MindSpore script (each name is imported on firs
 - ``GroupEvalCell(network)``: (image, label, group) -> (loss, logits, label, group);
 - ``GroupAccuracy(num_groups, group_names=None)``: per-group, mean and worst-group accuracy;
 - ``GroupWeightMonitor(cell, every, csv_path, group_names)``: logs the group weights;
+- ``load_start_weights(network, path, head)``, ``freeze_backbone(network, head)``: start
+  from a checkpoint, train only the head;
 - ``configure_process()``: optional CPU settings, before MindSpore is imported.
 """
 import importlib
@@ -25,6 +27,8 @@ _EXPORTS = {
     "GroupAccuracy": "sharpdro.metrics",
     "GroupWeightMonitor": "sharpdro.monitor",
     "configure_process": "sharpdro.runtime",
+    "load_start_weights": "sharpdro.finetune",
+    "freeze_backbone": "sharpdro.finetune",
 }
 __all__ = sorted(_EXPORTS) + ["__version__"]
 

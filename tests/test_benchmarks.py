@@ -146,3 +146,13 @@ def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path
     assert "| sam (seeds 0 only) |" in reproduce.comparison_markdown(partial, "cmd")
     text = reproduce.comparison_markdown(report, "cmd")
     assert "## With group labels" in text and "| sam | rho | 0.02: 40.00, 0.05: 60.00, 0.1: 40.00 | 0.05 |" in text
+
+
+def test_the_dfr_row_refits_the_erm_run_of_the_same_seed(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(reproduce, "call", lambda cmd, *rest: calls.append(cmd) or 1.0)
+    root = str(tmp_path / "runs")
+    [(_, seed, run_dir, algorithm, _)] = reproduce.method_runs("with_labels", "dfr", [2], root)
+    assert reproduce.run_one("configs/quickstart.yaml", run_dir, algorithm, seed, []) == 1.0
+    assert calls == [["-m", "benchmarks.dfr", "--run", os.path.join(root, "erm", "default", "seed2"),
+                      "--out", run_dir, "--export_mindir", "false", "--overwrite"]]
