@@ -19,7 +19,6 @@ from sharpdro.groups import check_group_indices
 
 from . import folders, readers, synthetic  # noqa: F401  (registration)
 from .cache import ArrayCache
-from .corruptions import VERSION as CORRUPTIONS_VERSION
 from .corruptions import check_images, corrupt, jpeg_roundtrip
 from .registry import CORRUPTIONS, GROUP_SOURCES, READERS
 from .source import Source, mean_std, take
@@ -286,7 +285,7 @@ def severity_groups(cfg, source):
             "seed": cfg.seed, "num_per_class": num_per_class, "lambda": d.poisson_lambda,
             "num_severity": d.num_severity, "shape": list(train_x.shape[1:]),
             "val_per_class": d.val_per_class, "file_lists": d.file_lists,
-            "corruptions_version": CORRUPTIONS_VERSION, "rounding": d.uint8_rounding,
+            "rounding": d.uint8_rounding,
             "resave_jpeg": d.resave_jpeg}
     if source.val is not None:
         base["own_val"] = len(source.val)

@@ -12,8 +12,13 @@ import numpy as np
 
 from sharpdro.atomic import atomic_path, remove_stale
 
+from .corruptions import VERSION as CORRUPTIONS_VERSION
+
 log = logging.getLogger(__name__)
-VERSION = 2  # the cache's own layout; what the corruptions produce is corruptions.VERSION, in every key
+# One version in every key: the cache's own layout (bump LAYOUT) and what the corruptions
+# produce (bump corruptions.VERSION, beside the code it describes).
+LAYOUT = 2
+VERSION = f"{LAYOUT}.{CORRUPTIONS_VERSION}"
 
 
 def key_name(key):

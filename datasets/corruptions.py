@@ -216,22 +216,24 @@ def _keep_channels(out, like):
 
 
 # -- noise family: the whole batch at once ----------------------------------------------
-# These four are the reference definitions. corrupt() makes training data with
-# sample_noise() instead (exact uint8 output tables, far faster), which
-# tests/test_corruptions.py checks against them: a change here must be made there too.
+# Two roles, named so: these four *_reference functions are the registered definitions
+# (what the noise is); corrupt() never calls them and makes the data with sample_noise()
+# (exact uint8 output tables, far faster). tests/test_corruptions.py checks that the two
+# agree in distribution, so a change to one of these must be made in sample_noise too,
+# and VERSION bumped.
 @CORRUPTIONS.register("gaussian_noise")
-def gaussian_noise(x, c, rng):
+def gaussian_noise_reference(x, c, rng):
     return x + rng.normal(0.0, c, x.shape)
 
 
 @CORRUPTIONS.register("shot_noise")
-def shot_noise(x, c, rng):
+def shot_noise_reference(x, c, rng):
     """Photon noise: x -> Poisson(x c) / c."""
     return rng.poisson(x * c) / c
 
 
 @CORRUPTIONS.register("impulse_noise")
-def impulse_noise(x, c, rng):
+def impulse_noise_reference(x, c, rng):
     """Salt and pepper on a fraction ``c`` of the values."""
     hit = rng.random(x.shape) < c
     salt = rng.random(x.shape) < 0.5
@@ -239,7 +241,7 @@ def impulse_noise(x, c, rng):
 
 
 @CORRUPTIONS.register("speckle_noise")
-def speckle_noise(x, c, rng):
+def speckle_noise_reference(x, c, rng):
     return x + x * rng.normal(0.0, c, x.shape)
 
 
