@@ -258,6 +258,24 @@ class TrainStep(nn.Cell):
     def restore_stats(self, after):
         return self.hyper_map(ops.partial(_assign_after, after), self.stats, self.stats_backup)
 
+    # The two-pass skeleton of a sharpness-aware step, in two calls: ``hold_stats`` once the
+    # clean pass is done, then ``at_perturbed`` with the loss whose gradient is wanted at
+    # theta + eps. A new algorithm writes only its losses (docs/extending.md).
+    def hold_stats(self, image, after):
+        """Save the network's non-trainable state (BatchNorm moving statistics) once
+        ``after`` is computed; whatever runs on the returned ``image`` until
+        ``at_perturbed`` returns leaves no trace in that state."""
+        return ops.depend(image, self.save_stats(after))
+
+    def at_perturbed(self, image, eps_grads, grad_fn, *args):
+        """The gradient of ``grad_fn(image, *args)`` (a ``value_and_grad`` over
+        ``self.weights``) at theta + eps, eps = rho along ``eps_grads``: all-reduced and
+        unscaled. theta and the held statistics are put back once it is computed."""
+        image = ops.depend(image, self.perturb(eps_grads))
+        grads = self.unscale(self.all_sum_grads(grad_fn(image, *args)[1]))
+        grads = ops.depend(grads, self.restore(grads))
+        return ops.depend(grads, self.restore_stats(grads))
+
     # -- bookkeeping ----------------------------------------------------------------------
     def new_group_weights(self, group_loss, counts):
         if self.adjust is not None:

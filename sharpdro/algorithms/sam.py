@@ -1,6 +1,5 @@
 """SAM (Foret et al., 2021): the gradient of the batch-mean loss at theta + eps (SPEC section 5)."""
 import mindspore as ms
-from mindspore import ops
 
 from .base import TrainStep
 from .registry import ALGORITHMS
@@ -22,10 +21,8 @@ class SAM(TrainStep):
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
         grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
-        image = ops.depend(image, self.save_stats(loss))
-        image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
-        grads2 = self.unscale(self.all_sum_grads(self.grad_perturbed(image, label, group)[1]))
-        grads2 = ops.depend(grads2, self.restore(grads2))
-        grads2 = ops.depend(grads2, self.restore_stats(grads2))
+        image = self.hold_stats(image, loss)
+        grads2 = self.at_perturbed(image, self.eps_grads(grads, global_grads),
+                                   self.grad_perturbed, label, group)
         return self.apply(grads2, loss, group_loss, counts,
                           self.finite_flags(global_grads, grads2), old_weights)

@@ -51,7 +51,7 @@ class SharpDRO(TrainStep):
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
         grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
-        image = ops.depend(image, self.save_stats(loss))
+        image = self.hold_stats(image, loss)
         weights = self.new_group_weights(group_loss, counts)
         image = ops.depend(image, ops.assign(self.group_weights, weights))
         eps_grads = self.eps_grads(grads, global_grads)
@@ -59,10 +59,7 @@ class SharpDRO(TrainStep):
             local = self.unscale(self.grad_weighted(image, label, group, weights, counts)[1])
             eps_grads = self.eps_grads(local, self.all_sum_grads(local))
             eps_grads = ops.depend(eps_grads, global_grads)  # g1 fully computed before theta moves
-        image = ops.depend(image, self.perturb(eps_grads))
-        sharp_grads = self.grad_sharpness(image, label, group, per_sample, weights, counts)[1]
-        sharp_grads = self.unscale(self.all_sum_grads(sharp_grads))
-        sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
-        sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
+        sharp_grads = self.at_perturbed(image, eps_grads, self.grad_sharpness, label, group,
+                                        per_sample, weights, counts)
         return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
                           self.finite_flags(global_grads, sharp_grads), old_weights)

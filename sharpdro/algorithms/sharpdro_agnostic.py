@@ -73,13 +73,10 @@ class SharpDROAgnostic(TrainStep):
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])
         grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
-        image = ops.depend(image, self.save_stats(loss))
+        image = self.hold_stats(image, loss)
         mask = self.select(image, logits, per_sample)
-        image = ops.depend(image, self.perturb(self.eps_grads(grads, global_grads)))
-        sharp_grads = self.unscale(self.all_sum_grads(
-            self.grad_sharpness(image, label, per_sample, mask)[1]))
-        sharp_grads = ops.depend(sharp_grads, self.restore(sharp_grads))
-        sharp_grads = ops.depend(sharp_grads, self.restore_stats(sharp_grads))
+        sharp_grads = self.at_perturbed(image, self.eps_grads(grads, global_grads),
+                                        self.grad_sharpness, label, per_sample, mask)
         chosen = (mask > 0).astype(ms.float32)  # counts, whatever the tilt's weights
         selected = self.all_sum(group_sums(chosen, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
