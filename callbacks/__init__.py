@@ -6,7 +6,7 @@ from .evaluation import SeverityEval, evaluate_by_severity, format_table, markdo
 from .progress import NanGuard, ProgressLogger, StopAtStep
 from .replicas import AverageReplicas
 from .run_folder import RunFolder
-from .selection import SelectionLogger
+from .selection_log import SelectionLogger
 from .state import RunState
 from .training import RunEnd, create_callbacks, finish_run
 

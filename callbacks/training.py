@@ -8,7 +8,7 @@ from .interrupt import Interrupt
 from .plots import plot_accuracy_by_severity, plot_group_weights
 from .progress import NanGuard, ProgressLogger, StopAtStep
 from .replicas import AverageReplicas
-from .selection import SelectionLogger
+from .selection_log import SelectionLogger
 
 
 def create_callbacks(cell, network, data, state, folder, cfg, lrs, rank=0, world_size=1,

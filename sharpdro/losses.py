@@ -8,7 +8,6 @@ from the global batch gets mean 0 and count 0.
 import mindspore as ms
 from mindspore import nn, ops
 
-from .groups import check_group_indices  # noqa: F401  (re-exported)
 
 
 def per_sample_ce(logits, label):

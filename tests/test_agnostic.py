@@ -10,7 +10,8 @@ from helpers import (G, LR, MOMENTUM, WD, as_dataset, assert_close, batch, check
                      initial_params, make_cell, run)
 from sharpdro.algorithms import create_train_step
 from sharpdro.config import ConfigError, load_config
-from sharpdro.selection import SCORES, num_selected, ood_score, select_top
+from sharpdro.hparams import SCORES
+from sharpdro.selection import num_selected, ood_score, select_top
 
 
 @pytest.mark.parametrize("score,fraction,tilt", [("msp", 0.25, 0.0), ("energy", 0.5, 0.0),

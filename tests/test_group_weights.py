@@ -4,7 +4,8 @@ import pytest
 
 import mindspore as ms
 
-from sharpdro.losses import GroupLoss, check_group_indices, safe_mean, update_group_weights
+from sharpdro.groups import check_group_indices
+from sharpdro.losses import GroupLoss, safe_mean, update_group_weights
 
 import reference as ref
 

@@ -7,8 +7,7 @@ hyperparameters' defaults, ranges and docs are the algorithm's table in
 silently changes nothing.
 """
 from .. import hparams as H
-from .base import (TrainStep, GROUP_WEIGHTS, LAST_GROUP_COUNT, LAST_GROUP_LOSS,
-                   SCRATCH_PREFIX)
+from .base import SCRATCH_PREFIX, TrainStep
 from .registry import ALGORITHMS
 from . import (cvar, erm, groupdro, invariance, sam, sharpdro, sharpdro_agnostic,  # noqa: F401
                two_stage)  # (registration)
@@ -39,5 +38,4 @@ def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups,
 
 
 __all__ = ["ALGORITHMS", "TrainStep", "create_train_step",
-           "create_train_step_from_config", "GROUP_WEIGHTS", "LAST_GROUP_LOSS",
-           "LAST_GROUP_COUNT", "SCRATCH_PREFIX"]
+           "create_train_step_from_config", "SCRATCH_PREFIX"]

@@ -5,7 +5,8 @@ from ..registry import Registry
 
 
 class AlgorithmRegistry(Registry):
-    def register(self, name, options=None):
+    def register(self, name):
+        """Register a cell class; its options are its table in HPARAMS, never given here."""
         if name not in HPARAMS:
             raise ValueError(f"algorithm {name!r} has no hyperparameter table in sharpdro/hparams.py")
         return super().register(name, tuple(HPARAMS[name]))
