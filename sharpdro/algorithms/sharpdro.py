@@ -16,6 +16,7 @@ class SharpDRO(TrainStep):
     uses_group_labels = True
 
     perturbs = True
+    adds_clean_grads = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,
                  eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None):
@@ -52,6 +53,7 @@ class SharpDRO(TrainStep):
         grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
         image = self.hold_stats(image, loss)
+        image = self.hold_grads(image, global_grads)
         weights = self.new_group_weights(group_loss, counts)
         image = ops.depend(image, ops.assign(self.group_weights, weights))
         eps_grads = self.eps_grads(grads, global_grads)
@@ -61,5 +63,5 @@ class SharpDRO(TrainStep):
             eps_grads = ops.depend(eps_grads, global_grads)  # g1 fully computed before theta moves
         sharp_grads = self.at_perturbed(image, eps_grads, self.grad_sharpness, label, group,
                                         per_sample, weights, counts)
-        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
-                          self.finite_flags(global_grads, sharp_grads), old_weights)
+        return self.apply(self.with_held_grads(sharp_grads), loss, group_loss, counts,
+                          self.finite_flags(self.held, sharp_grads), old_weights)

@@ -25,6 +25,7 @@ LAST_GROUP_SELECTED = "last_group_selected"
 @ALGORITHMS.register("sharpdro_agnostic")
 class SharpDROAgnostic(TrainStep):
     perturbs = True
+    adds_clean_grads = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive, score,
                  fraction, tilt, sync_perturbation):
@@ -74,11 +75,12 @@ class SharpDROAgnostic(TrainStep):
         grads = self.unscale(grads)
         global_grads = self.all_sum_grads(grads)
         image = self.hold_stats(image, loss)
+        image = self.hold_grads(image, global_grads)
         mask = self.select(image, logits, per_sample)
         sharp_grads = self.at_perturbed(image, self.eps_grads(grads, global_grads),
                                         self.grad_sharpness, label, per_sample, mask)
         chosen = (mask > 0).astype(ms.float32)  # counts, whatever the tilt's weights
         selected = self.all_sum(group_sums(chosen, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
-        return self.apply(self.add_grads(global_grads, sharp_grads), loss, group_loss, counts,
-                          self.finite_flags(global_grads, sharp_grads), old_weights)
+        return self.apply(self.with_held_grads(sharp_grads), loss, group_loss, counts,
+                          self.finite_flags(self.held, sharp_grads), old_weights)
