@@ -82,7 +82,7 @@ def test_dfr_fit_needs_every_group_in_the_pool():
 FAST = ["--export_mindir", "false", "--eval_max_batches", "2"]
 
 
-def write_shortcut_images(root, seed=0, train=(300, 15), per_eval=40):
+def write_shortcut_images(root, seed=0, train=(300, 15), per_eval=40, rare_val=None):
     """Grey 12 px images listed in root/metadata.csv, 2 classes: the stripes' orientation is
     the class (faint), a bright square in one corner a shortcut that agrees with the class
     in the common group and contradicts it in the rare one (5 % of training)."""
@@ -91,7 +91,8 @@ def write_shortcut_images(root, seed=0, train=(300, 15), per_eval=40):
     rng = np.random.default_rng(seed)
     stripes = np.sin(np.arange(12) * np.pi / 2) * 6
     rows = []
-    for split, counts in (("train", train), ("val", (per_eval,) * 2), ("test", (per_eval,) * 2)):
+    val = (per_eval, per_eval if rare_val is None else rare_val)
+    for split, counts in (("train", train), ("val", val), ("test", (per_eval,) * 2)):
         for group, n in zip(("common", "rare"), counts):
             for label in (0, 1):
                 for i in range(n):
@@ -180,3 +181,28 @@ def test_bad_dfr_inputs_are_one_line(dfr_run, tmp_path):
         message = str(stop.value)
         assert message.startswith("error: ") and match in message and "\n" not in message
     assert not os.path.exists(label_free + "-dfr")
+
+
+def test_dfr_refuses_a_group_that_one_half_of_validation_would_lack(tmp_path):
+    """One validation image in the rare group: one half of validation would lack it; DFR
+    asks for at least 2 images per group and names the group."""
+    from benchmarks import dfr
+
+    metadata = write_shortcut_images(str(tmp_path / "images"), per_eval=20, rare_val=0)
+    # the CSV then has no rare validation rows at all: one rare test image becomes one
+    with open(metadata) as f:
+        rows = f.read().splitlines()
+    moved = next(i for i, r in enumerate(rows) if r.startswith("test/rare/0/"))
+    rows[moved] = rows[moved].replace(",test", ",val")
+    with open(metadata, "w") as f:
+        f.write("\n".join(rows) + "\n")
+    run = str(tmp_path / "erm")
+    train_entry.main(tiny(str(tmp_path / "cache"), run, *FAST, "--algorithm.name", "erm",
+                          "--data.dataset", "csv", "--data.metadata", metadata,
+                          "--data.groups", "given", "--epochs", "1", "--batch_size", "30",
+                          "--image_size", "12"))
+    with pytest.raises(SystemExit) as stop:
+        dfr.main(["--run", run])
+    message = str(stop.value)
+    assert "at least 2 validation images in every group" in message and "rare (1)" in message
+    assert not os.path.exists(run + "-dfr")
