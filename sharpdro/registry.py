@@ -4,6 +4,8 @@ Each entry declares the config options it reads, so a caller can hand it a whole
 section and the entry sees only its own keys.
 """
 import difflib
+import importlib
+import pkgutil
 
 
 def closest(name, candidates):
@@ -54,3 +56,12 @@ class Registry:
     def select_options(self, name, section):
         """The entries of a config section (a mapping) that ``name`` declares."""
         return {key: section[key] for key in self.options(name) if key in section}
+
+
+def import_all(package, skip=("registry",)):
+    """Import every module of ``package`` (a package's ``__name__`` and ``__path__``) but
+    ``skip``, so that each registers its entries: adding one is adding its file."""
+    name, path = package
+    for module in pkgutil.iter_modules(path):  # sorted by name
+        if module.name not in skip:
+            importlib.import_module(f"{name}.{module.name}")

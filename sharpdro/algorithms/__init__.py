@@ -8,9 +8,10 @@ silently changes nothing.
 """
 from .. import hparams as H
 from .base import SCRATCH_PREFIX, TrainStep
+from ..registry import import_all
 from .registry import ALGORITHMS
-from . import (cvar, erm, groupdro, invariance, sam, sharpdro, sharpdro_agnostic,  # noqa: F401
-               two_stage)  # (registration)
+
+import_all((__name__, __path__), skip=("base", "registry"))  # every cell file registers itself
 
 
 def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,

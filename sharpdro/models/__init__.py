@@ -1,7 +1,9 @@
 """Models, one registry: wrn (WideResNet, depth/width configurable), small_cnn, resnet18,
 resnet50. ``create_model(name, num_classes, in_channels, **options)``."""
+from ..registry import import_all
 from .registry import MODELS
-from . import resnet, small_cnn, wrn  # noqa: F401  (registration)
+
+import_all((__name__, __path__))  # every model file registers itself
 
 
 def create_model(name, num_classes, in_channels=3, **options):
