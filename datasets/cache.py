@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from sharpdro.atomic import atomic_path, remove_stale
+from sharpdro.atomic import atomic_path, file_sha256, remove_stale
 
 from .corruptions import VERSION as CORRUPTIONS_VERSION
 
@@ -24,14 +24,6 @@ VERSION = f"{LAYOUT}.{CORRUPTIONS_VERSION}"
 def key_name(key):
     text = json.dumps({"version": VERSION, **key}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _checksum(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _atomic_write(path, write):
@@ -61,7 +53,7 @@ class ArrayCache:
         try:
             with open(manifest_path) as f:
                 manifest = json.load(f)
-            if _checksum(path) != manifest["sha256"]:
+            if file_sha256(path) != manifest["sha256"]:
                 raise ValueError("checksum mismatch")
             array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
             if list(array.shape) != manifest["shape"] or str(array.dtype) != manifest["dtype"]:
@@ -89,7 +81,7 @@ class ArrayCache:
         """The manifest, written last: an entry without one is absent."""
         path, manifest_path = self.paths(key)
         manifest = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype),
-                    "sha256": _checksum(path), "version": VERSION}
+                    "sha256": file_sha256(path), "version": VERSION}
         _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
 
     def get(self, key, build):

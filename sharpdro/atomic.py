@@ -9,6 +9,7 @@ process leaves behind (``kill -9`` gives no chance to clean up) is removed by
 :func:`remove_stale` the next time a run starts in that folder.
 """
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -88,3 +89,12 @@ def remove_stale(directory):
                 os.remove(path)
         removed.append(name)
     return removed
+
+
+def file_sha256(path, chunk=1 << 22):
+    """The sha256 hex digest of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
