@@ -4,7 +4,6 @@ backbone, and find the head.
 The *head* is the classifier layer a model registers (``MODELS.register(..., head="fc")``,
 an attribute path of the network); everything else is the *backbone*.
 """
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,23 +12,11 @@ import mindspore as ms
 from mindspore import nn
 
 from .algorithms import SCRATCH_PREFIX
+from .atomic import file_sha256
 from .checkpoint import STATE_KEY, read_checkpoint
-from .models import MODELS, model_head, published_checkpoint
+from .models import MODELS, in_head, model_head, published_checkpoint
 
 SHOWN = 5  # names listed in an error
-
-
-def sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def in_head(name, head):
-    """Whether parameter or cell ``name`` belongs to the head (attribute path ``head``)."""
-    return head is not None and (name == head or name.startswith(head + "."))
 
 
 def get_head(network, head):
@@ -113,7 +100,7 @@ def load_start_weights(network, path, head=None, model_options=None):
                   if k in trained_with and trained_with[k] != v]
         if differ:
             raise ValueError(f"{path} was trained with another model ({'; '.join(differ)})")
-    report = LoadReport(path, sha256(path), trained_with=trained_with or {})
+    report = LoadReport(path, file_sha256(path), trained_with=trained_with or {})
     values, problems = {}, []
     for p in network.get_parameters():
         name, want = p.name, tuple(p.shape)

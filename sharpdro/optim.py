@@ -8,6 +8,7 @@ import math
 from mindspore import nn
 
 from .choices import SCHEDULES
+from .models import in_head
 
 
 def _is_bn_or_bias(param):
@@ -37,9 +38,7 @@ def create_optimizer(params, lr, momentum=0.9, weight_decay=5e-4, decay_bn_bias=
         return weight_decay if decay_bn_bias or not _is_bn_or_bias(p) else 0.0
 
     def scale(p):
-        if backbone_lr_scale == 1.0 or p.name == head or p.name.startswith(f"{head}."):
-            return 1.0
-        return backbone_lr_scale
+        return 1.0 if backbone_lr_scale == 1.0 or in_head(p.name, head) else backbone_lr_scale
 
     groups = {}  # (weight decay, lr scale) -> parameters, in a fixed order
     for p in params:

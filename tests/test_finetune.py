@@ -163,9 +163,9 @@ def test_another_runs_best_checkpoint_is_the_start(source, tmp_path, monkeypatch
     record = json.load(open(os.path.join(run, "start_weights.json")))
     assert record["loaded"] == len(seen[0]) and record["reinitialised"] == []
     assert record["trained_with"]["name"] == "small_cnn"
-    from sharpdro.finetune import sha256
+    from sharpdro.atomic import file_sha256
 
-    assert record["sha256"] == sha256(source["best"])
+    assert record["sha256"] == file_sha256(source["best"])
 
 
 def test_a_frozen_backbone_and_its_batchnorm_statistics_stay_bit_identical(source, tmp_path):
@@ -204,6 +204,7 @@ def test_other_class_names_warn(source, tmp_path, capsys):
     info = json.load(open(os.path.join(source["run"], "data.json")))
     info["class_names"] = ["cat", "dog", "owl"]
     json.dump(info, open(other / "data.json", "w"))
+    (other / "config.yaml").write_text(open(os.path.join(source["run"], "config.yaml")).read())
     ckpt = other / "checkpoints" / "best.ckpt"
     ckpt.write_bytes(open(source["best"], "rb").read())
     train_entry.main(tiny(source["cache"], str(tmp_path / "run"), *FAST, "--epochs", "1",

@@ -29,6 +29,11 @@ def model_head(name):
     return MODELS.trait(name, "head")
 
 
+def in_head(name, head):
+    """Whether parameter or cell ``name`` belongs to the head at attribute path ``head``."""
+    return head is not None and (name == head or name.startswith(head + "."))
+
+
 def published_checkpoint(name):
     """The path of the published ImageNet weights of model ``name`` (mindcv's, downloaded
     into its cache on first use); ValueError where there are none or they cannot be had."""
@@ -42,5 +47,5 @@ def published_checkpoint(name):
     return published_weights(arch)
 
 
-__all__ = ["MODELS", "create_model", "create_model_from_config", "model_head",
+__all__ = ["MODELS", "create_model", "create_model_from_config", "model_head", "in_head",
            "published_checkpoint"]
