@@ -11,7 +11,6 @@ the last checkpoint stays, and the --resume command is printed.
 """
 import argparse
 import contextlib
-import json
 import logging
 import os
 import shlex
@@ -468,15 +467,13 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
 def class_name_warnings(start, data):
     """Where the start checkpoint is one of our runs' (its folder has data.json) and its head
     was loaded: the class names it was trained on, if they differ from this data's."""
-    from callbacks.run_folder import RunFolder
+    from callbacks.entry import owning_run
 
     if start.reinitialised:
         return []
-    info = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(start.path))),
-                        RunFolder.DATA)
+    source = owning_run(start.path)
     try:
-        with open(info) as f:
-            theirs = list(json.load(f)["class_names"])
+        theirs = list((source.data_info() if source else None)["class_names"])
     except (OSError, ValueError, KeyError, TypeError):
         return []  # not a run folder of ours: the names are unknown
     ours = list(data.arrays.class_names)

@@ -39,7 +39,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def features(network, sets, batch_size=None):
+def features(network, sets):
     """(features, labels, group index) over the sets {group: EvalSet}, in order."""
     import mindspore as ms
 
@@ -79,6 +79,7 @@ def run(args):
     import mindspore as ms
 
     from callbacks.evaluation import evaluate_by_severity, format_table, network_predictor
+    from callbacks.stages import training_logits
     from datasets import build_data
     from sharpdro.checkpoint import STATE_KEY, create_trained_model, read_run_state
     from sharpdro.deploy import export_and_verify
@@ -110,8 +111,7 @@ def run(args):
     own_head = split_head(net, head)
     net.set_train(False)
     print(f"dfr: embedding the training and validation images with {ckpt}", flush=True)
-    tx = [ms.Tensor(x) for x, _ in data.training_set(cfg.train.eval_batch_size).batches()]
-    train_x = np.concatenate([net(x).asnumpy().astype(np.float64) for x in tx])
+    train_x = training_logits(net, data, cfg.train.eval_batch_size)  # the head's input here
     _, train_y, train_g = data.arrays.train
     # training groups index group_names; map them to the validation sets' order
     order = {n: i for i, n in enumerate(names)}
@@ -146,8 +146,9 @@ def run(args):
         out.create()
         C.save_config(out_cfg, out.file(out.CONFIG))
         out.write_json(out.DATA, data.info())
-        state = {"epoch": saved["epoch"], "step": saved["step"], "seed": seed,
-                 "config": open(out.file(out.CONFIG)).read(), "dfr": True}
+        with open(out.file(out.CONFIG)) as f:
+            state = {"epoch": saved["epoch"], "step": saved["step"], "seed": seed,
+                     "config": f.read(), "dfr": True}
         for name in ("best", "last"):
             ms.save_checkpoint(model, out.checkpoint(name),
                                append_dict={STATE_KEY: json.dumps(state)})

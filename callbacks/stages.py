@@ -73,7 +73,8 @@ def check_reference(cfg, path):
 
 
 def training_logits(network, data, batch_size):
-    """The network's logits (float64) on every training image, in order, unaugmented."""
+    """The network's outputs (float64) on every training image, in order, unaugmented: the
+    logits, or the features of a network whose head was split off (DFR)."""
     import mindspore as ms
 
     network.set_train(False)
