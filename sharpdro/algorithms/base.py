@@ -274,9 +274,8 @@ class TrainStep(nn.Cell):
 
     def hold_grads(self, image, grads):
         """Park pass 1's gradients in a buffer the size of the weights until the update.
-        Kept as tensors across pass 2 instead, they pin memory of pass 1 the graph could
-        reuse: 320 MiB more peak RSS than SAM on WRN-28-2 at batch 128 on the CPU, none
-        with the buffer (benchmarks/README.md)."""
+        Kept as tensors across pass 2 instead, they pin pass 1's memory, which the graph
+        could otherwise reuse for pass 2 (measured in benchmarks/README.md)."""
         return ops.depend(image, self.hyper_map(ops.partial(_assign_after, image), self.held,
                                                 grads))
 
