@@ -15,6 +15,7 @@ from .algorithms import SCRATCH_PREFIX
 from .atomic import file_sha256
 from .checkpoint import STATE_KEY, read_checkpoint
 from .models import MODELS, in_head, model_head, published_checkpoint
+from .runtime import quiet_mindspore_log
 
 SHOWN = 5  # names listed in an error
 
@@ -126,7 +127,8 @@ def load_start_weights(network, path, head=None, model_options=None):
     own = {p.name for p in network.get_parameters()}
     report.skipped = sorted(k for k in saved if k not in own and k != STATE_KEY
                             and not k.startswith(SCRATCH_PREFIX))
-    ms.load_param_into_net(network, values, strict_load=False)
+    with quiet_mindspore_log():  # it warns of the re-initialised head, reported above
+        ms.load_param_into_net(network, values, strict_load=False)
     return report
 
 
