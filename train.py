@@ -382,7 +382,7 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
         optimizer = create_optimizer_from_config(cfg.optim, net.trainable_params(), lrs,
                                                  model_head(cfg.model.name))
         cell = create_train_step_from_config(cfg.algorithm, net, optimizer, data.num_groups, world,
-                                             group_counts=data.train_counts)
+                                             group_counts=data.train_counts, seed=cfg.seed)
     except ValueError as err:  # e.g. the adjustment and a group without training images
         raise UserError(str(err)) from None
     if cfg.train.loss_scale == "dynamic" or (cfg.train.loss_scale == "auto"

@@ -12,6 +12,10 @@ NAMES = ("w1", "gamma", "beta", "w2", "b2")
 
 def forward(p, x):
     z = x @ p["w1"].T
+    if "gamma" not in p:  # the network without BatchNorm (helpers.NoBNNet)
+        a = np.maximum(z, 0.0)
+        logits = a @ p["w2"].T + p["b2"]
+        return logits, dict(x=x, y=z, a=a, logits=logits)
     mu, var = z.mean(0), z.var(0)
     inv = 1.0 / np.sqrt(var + BN_EPS)
     xh = (z - mu) * inv
@@ -49,6 +53,9 @@ def backward_from_logits(p, cache, dlogits):
     n = len(dlogits)
     g = {"w2": dlogits.T @ cache["a"], "b2": dlogits.sum(0)}
     dy = (dlogits @ p["w2"]) * (cache["y"] > 0)
+    if "gamma" not in p:
+        g["w1"] = dy.T @ cache["x"]
+        return g
     g["gamma"] = (dy * cache["xh"]).sum(0)
     g["beta"] = dy.sum(0)
     dxh = dy * p["gamma"]
@@ -80,10 +87,40 @@ def _coef_weighted(w, group, counts):
 
 def _perturbed(p, g, rho, adaptive):
     if adaptive:
-        norm = np.sqrt(sum(((np.abs(p[k]) * g[k]) ** 2).sum() for k in NAMES))
-        return {k: p[k] + rho * p[k] ** 2 * g[k] / (norm + 1e-12) for k in NAMES}
-    norm = np.sqrt(sum((g[k] ** 2).sum() for k in NAMES))
-    return {k: p[k] + rho * g[k] / (norm + 1e-12) for k in NAMES}
+        norm = np.sqrt(sum(((np.abs(p[k]) * g[k]) ** 2).sum() for k in p))
+        return {k: p[k] + rho * p[k] ** 2 * g[k] / (norm + 1e-12) for k in p}
+    norm = np.sqrt(sum((g[k] ** 2).sum() for k in p))
+    return {k: p[k] + rho * g[k] / (norm + 1e-12) for k in p}
+
+
+def _hash32(x):
+    """Wellons' lowbias32 on Python integers (SPEC 3b's draws; sharpdro/selection.py)."""
+    x &= 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+def uniforms(seed, step, rank, k):
+    key = _hash32(_hash32(seed) ^ step)
+    return np.array([(_hash32(key ^ (rank * k + j)) >> 8) / 2.0 ** 24 for j in range(k)])
+
+
+def pass2_subset(a, k, rule, seed, step, rank):
+    """(indices, coefficients) of SPEC 3b's pass-2 subset of one slice with weights a_i."""
+    total = a.sum()
+    if rule == "sample":
+        u = uniforms(seed, step, rank, k)
+        index = np.minimum(np.searchsorted(np.cumsum(a), u * total, side="right"), len(a) - 1)
+        return index, np.full(k, total / k)
+    index = np.argsort(-a, kind="stable")[:k]
+    return index, a[index] * total / a[index].sum()
+
+
+def _add_grads(grads):
+    return {k: sum(g[k] for g in grads) for k in grads[0]}
 
 
 def ood_score(logits, score):
@@ -99,8 +136,15 @@ def ood_score(logits, score):
 def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
          eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2,
          tilt=0.0, adjustment=0.0, group_counts=None, irm_lambda=100.0, vrex_lambda=10.0,
-         anneal_steps=500):
-    """One step; ``state`` = dict(params, buf, w). Returns (new state, info)."""
+         anneal_steps=500, pass2_fraction=1.0, pass2_rule="sample", seed=0,
+         pass2_selected=False, ranks=1):
+    """One step; ``state`` = dict(params, buf, w). Returns (new state, info).
+
+    ``ranks``: the batch is that many equal slices, one per data-parallel rank; only the
+    per-slice parts of a step read it (pass 2 on a subset, the agnostic selection); the
+    network must then have no BatchNorm (its statistics would be per slice too)."""
+    names = list(state["params"])
+    slices = np.array_split(np.arange(len(label)), ranks)
     p, buf, w = state["params"], state["buf"], state["w"]
     penalty = irm_lambda if algorithm == "irm" else vrex_lambda
     n = len(label)
@@ -128,23 +172,42 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
         if eps_source == "weighted":
             eps_grad = backward(p, cache, label, _coef_weighted(w, group, counts))
         q = _perturbed(p, eps_grad, rho, adaptive)
-        logits2, cache2 = forward(q, x)
-        rise, _ = group_stats(per_sample_loss(logits2, label) - loss, group, num_groups)
-        info["sharpness"] = (w * rise).sum()
-        g2 = backward(q, cache2, label, _coef_weighted(w, group, counts))
-        grad = {k: g1[k] + g2[k] for k in NAMES}
+        if pass2_fraction < 1.0:  # SPEC 3b: each slice estimates its share of J from k images
+            parts = []
+            for rank, part in enumerate(slices):
+                k = max(1, int(np.ceil(pass2_fraction * len(part) - 1e-9)))
+                index, coef = pass2_subset(_coef_weighted(w, group, counts)[part], k,
+                                           pass2_rule, seed, state.get("steps", 0), rank)
+                _, cache2 = forward(q, x[part][index])
+                parts.append(backward(q, cache2, label[part][index], coef))
+                info.setdefault("pass2_index", []).append(part[index])
+            g2 = _add_grads(parts)
+        else:
+            logits2, cache2 = forward(q, x)
+            rise, _ = group_stats(per_sample_loss(logits2, label) - loss, group, num_groups)
+            info["sharpness"] = (w * rise).sum()
+            g2 = backward(q, cache2, label, _coef_weighted(w, group, counts))
+        grad = {k: g1[k] + g2[k] for k in names}
     elif algorithm == "sharpdro_agnostic":  # the group column is not used
-        k = max(1, int(round(fraction * n)))
         q = _perturbed(p, g1, rho, adaptive)
-        logits2, cache2 = forward(q, x)
         ranking = loss if score == "loss" else ood_score(logits, score)
-        selected = np.zeros(n)
-        selected[np.argsort(-ranking, kind="stable")[:k]] = 1.0
+        selected, weights = np.zeros(n), np.zeros(n)
+        for part in slices:  # each rank selects the top fraction of its own slice
+            k = max(1, int(round(fraction * len(part))))
+            top = part[np.argsort(-ranking[part], kind="stable")[:k]]
+            selected[top] = 1.0
+            relative = ranking[top] / (ranking[top].mean() + 1e-12)
+            tilted = np.exp(tilt * (relative - relative.max()))
+            weights[top] = tilted / (tilted.sum() * ranks)  # this rank's share of J
         info["selected"] = selected
-        relative = ranking / (ranking[selected == 1].mean() + 1e-12)
-        weights = selected * np.exp(tilt * (relative - relative[selected == 1].max()))
-        g2 = backward(q, cache2, label, weights / weights.sum())
-        grad = {k_: g1[k_] + g2[k_] for k_ in NAMES}
+        if pass2_selected:  # pass 2 forwards the selected images only
+            chosen = np.flatnonzero(selected)
+            _, cache2 = forward(q, x[chosen])
+            g2 = backward(q, cache2, label[chosen], weights[chosen])
+        else:
+            _, cache2 = forward(q, x)
+            g2 = backward(q, cache2, label, weights)
+        grad = {k_: g1[k_] + g2[k_] for k_ in names}
     elif algorithm in ("irm", "vrex"):
         # lambda_t: 1 until anneal_steps optimizer steps were taken, then lambda
         lam = penalty if state.get("steps", 0) >= anneal_steps else 1.0
@@ -169,6 +232,6 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
     else:
         raise ValueError(algorithm)
     state = dict(state, steps=state.get("steps", 0) + 1)
-    new_buf = {k: momentum * buf[k] + grad[k] + wd * p[k] for k in NAMES}
-    new_p = {k: p[k] - lr * new_buf[k] for k in NAMES}
+    new_buf = {k: momentum * buf[k] + grad[k] + wd * p[k] for k in names}
+    new_p = {k: p[k] - lr * new_buf[k] for k in names}
     return {"params": new_p, "buf": new_buf, "w": w, "steps": state["steps"]}, info

@@ -174,7 +174,7 @@ def test_pure_noise_images_are_selected(graph_mode):
     # are random binary pixels, noisier to Immerkaer's kernel than uniform noise)
     for score in ("msp", "energy", "entropy"):
         agnostic.score = score
-        mask = agnostic.select(images, logits, None).asnumpy()
+        mask = agnostic.select(agnostic.scores(images, logits, None), 4).asnumpy()
         assert sorted(order[mask == 1]) == [16, 17, 18, 19], score
 
 

@@ -6,7 +6,9 @@ import pytest
 from helpers import assert_close, batch, initial_params, make_cell, run
 
 CASES = [("erm", {}), ("groupdro", {"eta": 0.5}), ("sam", {}), ("sharpdro", {"eta": 0.5}),
-         ("sharpdro", {"eta": 0.5, "eps_source": "weighted"}), ("sharpdro_agnostic", {})]
+         ("sharpdro", {"eta": 0.5, "eps_source": "weighted"}), ("sharpdro_agnostic", {}),
+         ("sharpdro", {"eta": 0.5, "pass2_fraction": 0.5}),
+         ("sharpdro_agnostic", {"pass2_selected": True})]
 SCALE_STATE = ("loss_scale", "loss_scale_good_steps", "last_overflow")
 
 

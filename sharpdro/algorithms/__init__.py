@@ -15,27 +15,30 @@ import_all((__name__, __path__), skip=("base", "registry"))  # every cell file r
 
 
 def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,
-                      **hparams):
+                      seed=0, **hparams):
     """A train-one-step cell for ``mindspore.Model``: algorithm ``name`` over ``network``,
     stepping ``optimizer``, with ``num_groups`` group weights; ``hparams`` as in
     ``sharpdro/hparams.py`` (rho, eta, ...). ``world_size`` > 1: data parallel over that many
     ranks (communication initialised, each rank fed its slice of every global batch).
     ``group_counts``: the training images per group, which the ``adjustment`` option of
-    groupdro and sharpdro needs (other algorithms ignore them)."""
+    groupdro and sharpdro needs (other algorithms ignore them). ``seed``: the run's seed,
+    which seeds the draws of sharpdro's ``pass2_rule: sample`` (others ignore it)."""
     cls = ALGORITHMS.get(name)
     options = H.resolve(name, hparams)
     if "adjustment" in options:
         options["group_counts"] = group_counts
+    if "pass2_rule" in options:
+        options["seed"] = seed
     return cls(network, optimizer, num_groups, world_size, **options)
 
 
 def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups, world_size=1,
-                                  group_counts=None):
+                                  group_counts=None, seed=0):
     """Build from a config's ``algorithm`` section, passing only the options it declares."""
     name = algorithm_cfg["name"]
     options = ALGORITHMS.select_options(name, algorithm_cfg)
     return create_train_step(name, network, optimizer, num_groups, world_size, group_counts,
-                             **options)
+                             seed, **options)
 
 
 __all__ = ["ALGORITHMS", "TrainStep", "create_train_step",

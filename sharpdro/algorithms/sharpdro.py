@@ -2,11 +2,18 @@
 
 update direction = grad mean_loss(theta) + sum_s w_s grad L_s(theta + eps), with the group
 weights w updated from this batch's clean group losses before they are used.
+
+With ``pass2_fraction`` f < 1 (SPEC section 3b) the sharpness pass forwards and
+backpropagates only k = ceil(f B) images of the batch: J = sum_i a_i r_i with
+a_i = w_{s_i} / n_{s_i} is estimated from them ('sample': k draws with probability
+a_i / A, J^ = (A / k) sum_j r_{i_j}, unbiased; 'top': the k largest a_i, rescaled by A over
+their sum). Pass 1, the weight update and the BatchNorm statistics are as at f = 1.
 """
 import mindspore as ms
 from mindspore import ops
 
 from ..losses import group_sums, per_sample_ce, safe_mean
+from ..selection import draw_by_weight, pass2_size, top_indices, uniforms
 from .base import TrainStep
 from .registry import ALGORITHMS
 
@@ -19,7 +26,8 @@ class SharpDRO(TrainStep):
     adds_clean_grads = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,
-                 eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None):
+                 eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None,
+                 pass2_fraction=1.0, pass2_rule="sample", seed=0):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.init_group_weights(eta, absent_groups, adjustment, group_counts)
@@ -27,6 +35,20 @@ class SharpDRO(TrainStep):
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
         if self.eps_from_weighted:
             self.grad_weighted = ms.value_and_grad(self.weighted_loss, None, self.weights)
+        self.pass2_fraction = float(pass2_fraction)
+        if not 0.0 < self.pass2_fraction <= 1.0:
+            raise ValueError(f"pass2_fraction must be in (0, 1], got {pass2_fraction}")
+        if pass2_rule not in ("sample", "top"):
+            raise ValueError(f"pass2_rule must be 'sample' or 'top', got {pass2_rule!r}")
+        self.subset = self.pass2_fraction < 1.0  # 1.0: the section-3 step, untouched
+        self.sample = pass2_rule == "sample"
+        self.seed = int(seed)
+        self.rank = 0
+        if self.subset:
+            self.grad_subset = ms.value_and_grad(self.subset_sharpness, None, self.weights)
+            if self.distributed:  # each rank draws from its own slice, with its own numbers
+                from mindspore.communication import get_rank
+                self.rank = get_rank()
 
     def sharpness(self, image, label, group, clean_per_sample, weights, counts):
         """This rank's share of J = sum_s w_s mean_{i in s} (l'_i - l_i); l_i (pass 1), w
@@ -37,6 +59,28 @@ class SharpDRO(TrainStep):
         sums = group_sums(rise, self.group_loss.one_hot(group))
         return self.scale_loss(
             (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum())
+
+    def subset_sharpness(self, image, label, clean_per_sample, coef):
+        """This rank's estimate of its share of J from the images of pass 2's subset:
+        sum_j coef_j (l'_j - l_j)."""
+        rise = per_sample_ce(self.network(image), label) - ops.stop_gradient(clean_per_sample)
+        return self.scale_loss((ops.stop_gradient(coef) * rise).sum())
+
+    def pass2_subset(self, group, weights, counts):
+        """(indices into this rank's slice, their coefficients) of pass 2's k images. a_i =
+        w_{s_i} / n_{s_i} with the global counts n, so that the ranks' J^ add up to an
+        unbiased estimate of the global J (each rank's is unbiased for its share)."""
+        per_image = ops.stop_gradient(weights / ops.maximum(counts, 1.0))
+        a = ops.matmul(self.group_loss.one_hot(group), per_image.reshape(-1, 1)).reshape(-1)
+        k = pass2_size(a.shape[0], self.pass2_fraction)
+        total = a.sum()
+        if self.sample:
+            u = uniforms(self.seed, self.optimizer.global_step, self.rank, k)
+            index = draw_by_weight(a, u)
+            return index, ops.ones((k,), ms.float32) * (total / k)
+        index = top_indices(a, k)
+        chosen = ops.gather(a, index, 0)
+        return index, chosen * (total / chosen.sum())
 
     def weighted_loss(self, image, label, group, weights, counts):
         """This rank's share of sum_s w_s L_s at theta: the eps source of the 'weighted'
@@ -61,7 +105,13 @@ class SharpDRO(TrainStep):
             local = self.unscale(self.grad_weighted(image, label, group, weights, counts)[1])
             eps_grads = self.eps_grads(local, self.all_sum_grads(local))
             eps_grads = ops.depend(eps_grads, global_grads)  # g1 fully computed before theta moves
-        sharp_grads = self.at_perturbed(image, eps_grads, self.grad_sharpness, label, group,
-                                        per_sample, weights, counts)
+        if self.subset:
+            index, coef = self.pass2_subset(group, weights, counts)
+            sharp_grads = self.at_perturbed(
+                ops.gather(image, index, 0), eps_grads, self.grad_subset,
+                ops.gather(label, index, 0), ops.gather(per_sample, index, 0), coef)
+        else:
+            sharp_grads = self.at_perturbed(image, eps_grads, self.grad_sharpness, label, group,
+                                            per_sample, weights, counts)
         return self.apply(self.with_held_grads(sharp_grads), loss, group_loss, counts,
                           self.finite_flags(self.held, sharp_grads), old_weights)

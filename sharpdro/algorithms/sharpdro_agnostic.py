@@ -8,6 +8,11 @@ grad mean_loss(theta) + grad J(theta + eps). The update never depends on the gro
 it is read only for the diagnostics that callbacks log (per-group loss and counts, like
 every cell, and ``last_group_selected``: how many of each group's samples were selected),
 which is how the selection is compared with the severities when they are known.
+
+With ``pass2_selected`` the sharpness pass forwards and backpropagates the selected images
+only (k = the selected count is static, so the gathered subset keeps the graph's shapes):
+J reads nothing else, so the update differs from the whole-batch pass 2 only through
+BatchNorm, which normalises pass 2 by the subset's statistics (SPEC section 3b).
 """
 import numpy as np
 
@@ -15,7 +20,7 @@ import mindspore as ms
 from mindspore import ops, Parameter, Tensor
 
 from ..losses import group_sums, per_sample_ce
-from ..selection import noise_level, num_selected, ood_score, select_top
+from ..selection import noise_level, num_selected, ood_score, select_top, top_indices
 from .base import TrainStep
 from .registry import ALGORITHMS
 
@@ -28,7 +33,7 @@ class SharpDROAgnostic(TrainStep):
     adds_clean_grads = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive, score,
-                 fraction, tilt, sync_perturbation):
+                 fraction, tilt, sync_perturbation, pass2_selected=False):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.score, self.fraction, self.tilt = score, float(fraction), float(tilt)
@@ -38,21 +43,24 @@ class SharpDROAgnostic(TrainStep):
         self.last_group_selected = Parameter(Tensor(np.zeros(self.num_groups, np.float32)),
                                              name=LAST_GROUP_SELECTED, requires_grad=False)
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
+        self.pass2_selected = bool(pass2_selected)
 
-    def select(self, image, logits, per_sample):
-        """The worst-case set's weights: 1 for the top fraction of the batch (times
-        exp(tilt * s_i / mean s over the set) with a tilt), 0 elsewhere. Data parallel:
-        each rank selects the top fraction of its own slice (no all-gather of scores), so
-        the set is the union of the ranks' top fractions, not the global batch's top
-        fraction."""
-        k = num_selected(logits.shape[0], self.fraction)
+    def scores(self, image, logits, per_sample):
+        """The per-sample selection score (no gradient)."""
         if self.score == "loss":
             score = per_sample
         elif self.score == "noise":
             score = noise_level(image)
         else:
             score = ood_score(logits, self.score)
-        score = ops.stop_gradient(score)
+        return ops.stop_gradient(score)
+
+    def select(self, score, k):
+        """The worst-case set's weights: 1 for the top fraction of the batch (times
+        exp(tilt * s_i / mean s over the set) with a tilt), 0 elsewhere. Data parallel:
+        each rank selects the top fraction of its own slice (no all-gather of scores), so
+        the set is the union of the ranks' top fractions, not the global batch's top
+        fraction."""
         mask = select_top(score, k)
         if not self.tilt:
             return mask
@@ -76,9 +84,19 @@ class SharpDROAgnostic(TrainStep):
         global_grads = self.all_sum_grads(grads)
         image = self.hold_stats(image, loss)
         image = self.hold_grads(image, global_grads)
-        mask = self.select(image, logits, per_sample)
-        sharp_grads = self.at_perturbed(image, self.eps_grads(grads, global_grads),
-                                        self.grad_sharpness, label, per_sample, mask)
+        score = self.scores(image, logits, per_sample)
+        k = num_selected(logits.shape[0], self.fraction)
+        mask = self.select(score, k)
+        eps_grads = self.eps_grads(grads, global_grads)
+        if self.pass2_selected:  # the same k images select_top marked
+            index = top_indices(score, k)
+            sharp_grads = self.at_perturbed(
+                ops.gather(image, index, 0), eps_grads, self.grad_sharpness,
+                ops.gather(label, index, 0), ops.gather(per_sample, index, 0),
+                ops.gather(mask, index, 0))
+        else:
+            sharp_grads = self.at_perturbed(image, eps_grads, self.grad_sharpness, label,
+                                            per_sample, mask)
         chosen = (mask > 0).astype(ms.float32)  # counts, whatever the tilt's weights
         selected = self.all_sum(group_sums(chosen, self.group_loss.one_hot(group)))
         loss = ops.depend(loss, ops.assign(self.last_group_selected, selected))
