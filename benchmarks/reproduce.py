@@ -17,6 +17,7 @@ reported too. Writes results/<name>.md, results/<name>.json and results/<name>.p
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -44,6 +45,9 @@ def parse_args(argv=None):
                         "grid on the first seed, then every seed at the picked value "
                         "(COMPARISON below); writes results/<name>_comparison.md and .json")
     parser.add_argument("--methods", help="with --comparison: only these rows (comma-separated)")
+    parser.add_argument("--cost_steps", type=int, default=COST_STEPS,
+                        help="with --comparison: steps of each method's timing run (the cost "
+                        "column; 0: no timing runs)")
     return parser.parse_known_args(argv)
 
 
@@ -59,6 +63,11 @@ def check(args, overrides):
         for label in args.methods:
             if label not in known:
                 raise SystemExit(f"unknown method {label!r} (valid: {', '.join(known)})")
+        for t in args.tables:  # a post-hoc row needs its source row
+            for m in args.methods:
+                if m in POST_HOC and m in COMPARISON[t] and POST_HOC[m] not in args.methods:
+                    raise SystemExit(f"method {m!r} starts from {POST_HOC[m]!r}'s runs: "
+                                     f"add it to --methods")
         algorithms = sorted({COMPARISON[t][m][0] for t in args.tables for m in args.methods
                              if m in COMPARISON[t] and m not in POST_HOC})
     for name in algorithms:
@@ -78,15 +87,13 @@ def check(args, overrides):
     return algorithms, seeds, cfg, name
 
 
-def run_one(config, run_dir, algorithm, seed, overrides):
-    """Train (or resume, or skip) one run in its own process; returns seconds spent."""
+def run_one(config, run_dir, algorithm, seed, overrides, source=None):
+    """Train (or resume, or skip) one run in its own process; returns seconds spent.
+    ``source``: the run a post-hoc method (DFR) starts from."""
     folder = RunFolder(run_dir)
     if folder.is_finished():
         return 0.0
-    if algorithm in POST_HOC:  # <root>/<method>/<value>/seed<s> -> <root>/<source>/...
-        value_dir = os.path.dirname(run_dir)
-        root = os.path.dirname(os.path.dirname(value_dir))
-        source = os.path.join(root, POST_HOC[algorithm], "default", os.path.basename(run_dir))
+    if source is not None:
         cmd = ["-m", f"benchmarks.{algorithm}", "--run", source, "--out", run_dir,
                "--export_mindir", "false", "--overwrite"]
         return call(cmd, run_dir, algorithm, seed)
@@ -197,9 +204,14 @@ COMPARISON = {
         "sharpdro": ("sharpdro", {}, "rho", (0.02, 0.05, 0.1)),
         "sharpdro+balanced": ("sharpdro", {"data.sampler": "group_balanced"}, "rho",
                               (0.02, 0.05, 0.1)),
-        # DFR refits the last layer of the ERM run of the same seed (benchmarks/dfr.py); its
-        # L1 strength is chosen inside, on half of the validation set, as the recipe says
+        # pass 2 on a fifth of the batch, drawn by the weights in J (SPEC section 3b)
+        "sharpdro+subset": ("sharpdro", {"algorithm.pass2_fraction": 0.2}, "rho",
+                            (0.02, 0.05, 0.1)),
+        # DFR refits the last layer of another method's run of the same seed (POST_HOC,
+        # benchmarks/dfr.py); its L1 strength is chosen inside, on half of the validation
+        # set, as the recipe says
         "dfr": ("dfr", {}, None, (None,)),
+        "sharpdro+dfr": ("dfr", {}, None, (None,)),
     },
     "label_free": {
         "erm": ("erm", {}, None, (None,)),
@@ -210,23 +222,90 @@ COMPARISON = {
         "jtt": ("jtt", {}, "upweight", (2, 5, 10)),
         "eiil": ("eiil", {}, "eta", (0.001, 0.01, 0.1)),
         "sharpdro_agnostic": ("sharpdro_agnostic", {}, "rho", (0.02, 0.05, 0.1)),
+        # pass 2 on the selected images only
+        "sharpdro_agnostic+subset": ("sharpdro_agnostic", {"algorithm.pass2_selected": "true"},
+                                     "rho", (0.02, 0.05, 0.1)),
     },
 }
-POST_HOC = {"dfr": "erm"}  # method -> the method whose runs it starts from (same seed)
+# post-hoc row -> the row whose runs it starts from (same seed, at that row's picked value);
+# the source row comes first in its table
+POST_HOC = {"dfr": "erm", "sharpdro+dfr": "sharpdro"}
+# The cost column: each row's train step time relative to ERM's, from the train_log.csv of
+# a short timing run per row (its picked value, the first seed, evaluation cut to one batch)
+# run back to back in the sweep; the first logged interval (graph compilation, first data)
+# is left out. Two-stage rows time their stage-2 step (the cell that trains the final
+# model) and post-hoc rows their source's: the table marks both, since their whole cost is
+# more than their steps (benchmarks/README.md has JTT's and EIIL's wall time).
+COST_STEPS = 120  # logged every sixth: 5 intervals after the first
+COST_CELL = {"jtt": "erm", "eiil": "groupdro"}  # two-stage: the stage-2 step
+COST_NOTE = {"jtt": "stage 1 + ", "eiil": "stage 1 + ", "dfr": " + refit"}
 TABLE_TITLES = {"with_labels": "With group labels", "label_free": "Without group labels"}
 
 
-def method_runs(table, label, seeds, runs_root):
-    """[(value, seed, run folder, algorithm, train.py overrides)] of one method's grid."""
+def value_folder(runs_root, table, label, value):
+    """The folder of one grid value of one row: <runs_root>/<label>/<key>=<value>."""
+    key = COMPARISON[table][label][2]
+    return os.path.join(runs_root, label, "default" if key is None else f"{key}={value}")
+
+
+def method_runs(table, label, seeds, runs_root, picks=None):
+    """[(value, seed, run folder, algorithm, train.py overrides, source run or None)] of one
+    row's grid; a post-hoc row's source is its source row's run at the picked value
+    (``picks``: (table, label) -> (value, grid))."""
     algorithm, fixed, key, grid = COMPARISON[table][label]
     extra = [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
     out = []
     for value in grid:
-        folder = os.path.join(runs_root, label, "default" if key is None else f"{key}={value}")
+        folder = value_folder(runs_root, table, label, value)
         more = [] if key is None else [f"--algorithm.{key}", str(value)]
-        out += [(value, seed, os.path.join(folder, f"seed{seed}"), algorithm, extra + more)
-                for seed in seeds]
+        for seed in seeds:
+            source = None
+            if label in POST_HOC:
+                origin = POST_HOC[label]
+                source = os.path.join(value_folder(runs_root, table, origin,
+                                                   picks[table, origin][0]), f"seed{seed}")
+            out.append((value, seed, os.path.join(folder, f"seed{seed}"), algorithm,
+                        extra + more, source))
     return out
+
+
+def step_seconds(run_dir):
+    """Mean train seconds per step from a timing run's train_log.csv (one process): the
+    intervals between its logged rows, the first left out (graph compilation, first data)."""
+    import csv
+
+    with open(os.path.join(run_dir, RunFolder.TRAIN_LOG)) as f:
+        rows = [(int(r["step"]), float(r["train_seconds"])) for r in csv.DictReader(f)]
+    if len(rows) < 3:
+        raise SystemExit(f"{run_dir}: too few logged steps to time (train.log_every)")
+    if any(t1 < t0 for (_, t0), (_, t1) in zip(rows, rows[1:])):
+        raise SystemExit(f"{run_dir}: its clock went back (a resumed run); delete it to re-time")
+    (s0, t0), (s1, t1) = rows[1], rows[-1]
+    return (t1 - t0) / (s1 - s0)
+
+
+def cost_run(args, overrides, table, label, value, runs_root):
+    """Seconds per step of ``label`` at ``value`` (see COST_STEPS): a timing run in
+    <runs_root>/<label>/cost, trained if missing. Post-hoc rows: their source's."""
+    if label in POST_HOC:
+        return None
+    algorithm, fixed, key, _ = COMPARISON[table][label]
+    run_dir = os.path.join(runs_root, label, "cost")
+    extra = [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
+    if algorithm in COST_CELL:  # the stage-2 step; its own options do not change the cost
+        algorithm = COST_CELL[algorithm]
+    elif key is not None:
+        extra += [f"--algorithm.{key}", str(value)]
+    extra += ["--train.max_steps", str(args.cost_steps), "--train.eval_max_batches", "1",
+              "--train.log_every", str(max(1, args.cost_steps // 6)), "--train.export_mindir", "false"]
+    folder = RunFolder(run_dir)
+    if not args.report_only:
+        if os.path.isdir(run_dir) and not folder.is_finished():  # one process: start again
+            shutil.rmtree(run_dir)
+        run_one(args.config, run_dir, algorithm, 0, overrides + extra)
+    if not folder.is_finished():
+        return None
+    return step_seconds(run_dir)
 
 
 def pick(candidates):
@@ -238,44 +317,48 @@ def pick(candidates):
 
 def compare(args, overrides, tables, seeds, name, runs_root):
     """Both tables of the comparison: seed 0 over every grid, the picks, then the other
-    seeds at the picked values; writes results/<name>_comparison.{md,json}."""
+    seeds at the picked values, then each row's timing run; writes
+    results/<name>_comparison.{md,json}."""
     first, rest = seeds[0], seeds[1:]
     plan = {t: [m for m in COMPARISON[t] if m in args.methods] for t in tables}
     plan = {t: labels for t, labels in plan.items() if labels}
     start = time.time()
 
     def train(runs):
-        for value, seed, run_dir, algorithm, extra in runs:
+        for value, seed, run_dir, algorithm, extra, source in runs:
             print(f"{run_dir}", flush=True)
-            spent = run_one(args.config, run_dir, algorithm, seed, overrides + extra)
+            spent = run_one(args.config, run_dir, algorithm, seed, overrides + extra, source)
             print(f"    {'skipped (done)' if spent == 0 else f'{spent:.0f}s'}; sweep "
                   f"{time.time() - start:.0f}s", flush=True)
 
     picks = {}
     for table, labels in plan.items():
         for label in labels:
-            runs = method_runs(table, label, [first], runs_root)
+            if label in POST_HOC and (table, POST_HOC[label]) not in picks:
+                print(f"{table} {label}: {POST_HOC[label]} has no pick; left out")
+                continue
+            runs = method_runs(table, label, [first], runs_root, picks)
             if not args.report_only:
                 train(runs)
             elif not all(RunFolder(r[2]).is_finished() for r in runs):
                 print(f"{table} {label}: seed {first}'s grid is not finished; left out")
                 continue
-            grid = [(value, selected(run_dir)[0]) for value, _, run_dir, _, _ in runs]
+            grid = [(r[0], selected(r[2])[0]) for r in runs]
             picks[table, label] = (pick(grid), {str(v): rec["worst_acc"] for v, rec in grid})
     report = {"name": name, "seeds": seeds, "config": args.config, "overrides": overrides,
-              "tables": {}}
+              "cost_steps": args.cost_steps, "tables": {}}
     for table, labels in plan.items():
         rows = {}
         for label in labels:
             if (table, label) not in picks:
                 continue
             value, grid = picks[table, label]
-            runs = [r for r in method_runs(table, label, seeds, runs_root) if r[0] == value]
+            runs = [r for r in method_runs(table, label, seeds, runs_root, picks) if r[0] == value]
             if not args.report_only:
                 train([r for r in runs if r[1] in rest])
             # --report_only on an unfinished sweep: the seeds done so far (the table says so)
             runs = [r for r in runs if RunFolder(r[2]).is_finished()]
-            chosen = [selected(run_dir) for _, _, run_dir, _, _ in runs]
+            chosen = [selected(r[2]) for r in runs]
             algorithm, fixed, key, _ = COMPARISON[table][label]
             rows[label] = {"algorithm": algorithm, "fixed": fixed, "key": key, "grid_val_worst": grid,
                            "picked": value, "runs": [r[2] for r in runs],
@@ -284,7 +367,35 @@ def compare(args, overrides, tables, seeds, name, runs_root):
                            "best_val": summarise([c[1] for c in chosen])}
         if rows:
             report["tables"][table] = rows
+    if args.cost_steps:
+        add_costs(args, overrides, report, picks, runs_root)
     return report
+
+
+def add_costs(args, overrides, report, picks, runs_root):
+    """Each row's ``step_seconds`` and ``cost`` (its step over ERM's; post-hoc rows take
+    their source's), from the timing runs, trained back to back after the sweep."""
+    seconds = {}
+    for table, rows in report["tables"].items():
+        for label in rows:
+            if label not in seconds:
+                seconds[label] = cost_run(args, overrides, table, label, picks[table, label][0],
+                                          runs_root)
+    erm = seconds.get("erm")
+    for rows in report["tables"].values():
+        for label, row in rows.items():
+            t = seconds.get(POST_HOC.get(label, label))
+            row["step_seconds"] = t
+            row["cost"] = t / erm if t is not None and erm else None
+
+
+def cost_cell(label, row):
+    if row.get("cost") is None:
+        return "-"
+    kind = row["algorithm"] if row["algorithm"] in COST_NOTE else None
+    note = COST_NOTE.get(kind, "")
+    value = f"{row['cost']:.2f}"
+    return f"{note}{value}" if note.endswith(" ") else f"{value}{note}"
 
 
 def comparison_markdown(report, command):
@@ -294,16 +405,28 @@ def comparison_markdown(report, command):
              "worst-group validation accuracy. Each method's hyperparameter was picked from "
              "its grid on seed 0's worst-group validation accuracy (the label-free methods "
              "too: the usual protocol of this literature).", ""]
+    costs = any("cost" in r for rows in report["tables"].values() for r in rows.values())
+    if costs:
+        lines += [f"Step x ERM: the row's train step time over ERM's, each from a timing run of "
+                  f"{report.get('cost_steps', COST_STEPS)} steps at the picked value in the "
+                  "same sweep (its train_log.csv; the first logged interval, with the graph "
+                  "compilation, left out). JTT and EIIL time the step of their stage 2 and "
+                  "train a stage 1 before it; DFR rows add a last-layer refit to their source "
+                  "run (benchmarks/README.md has their wall time).", ""]
     for table, rows in report["tables"].items():
         columns = next(iter(rows.values()))["best_val"]["columns"]
-        lines += [f"## {TABLE_TITLES[table]}", "", "| method | " + " | ".join(columns) + " |",
-                  "|---" * (len(columns) + 1) + "|"]
+        extra = ["step x ERM"] if costs else []
+        lines += [f"## {TABLE_TITLES[table]}", "",
+                  "| method | " + " | ".join(columns + extra) + " |",
+                  "|---" * (len(columns) + len(extra) + 1) + "|"]
         for label, r in rows.items():
             s = r["best_val"]
             partial = "" if r["seeds"] == report["seeds"] else \
                 f" (seeds {', '.join(map(str, r['seeds']))} only)"
-            lines.append(f"| {label}{partial} | " + " | ".join(
-                f"{m:.2f} +- {d:.2f}" for m, d in zip(s["mean"], s["std"])) + " |")
+            cells = [f"{m:.2f} +- {d:.2f}" for m, d in zip(s["mean"], s["std"])]
+            if costs:
+                cells.append(cost_cell(label, r))
+            lines.append(f"| {label}{partial} | " + " | ".join(cells) + " |")
         lines += ["", "| method | hyperparameter | grid: seed-0 validation worst (%) | picked |",
                   "|---|---|---|---|"]
         for label, r in rows.items():

@@ -1,5 +1,7 @@
-"""Seconds per train step of ERM, SAM, GroupDRO, SharpDRO, IRM, V-REx and CVaR (graph mode)
-and peak RSS, side by side with PyTorch where PyTorch is importable (its reference has the
+"""Seconds per train step of ERM, SAM, GroupDRO, SharpDRO, IRM, V-REx and CVaR (graph mode),
+SharpDRO with pass 2 on a fifth of the batch (sharpdro_fast, SPEC section 3b) and
+distribution-agnostic SharpDRO with pass 2 on the whole batch or on its selected fifth
+(agnostic, agnostic_fast), and peak RSS, side by side with PyTorch where PyTorch is importable (its reference has the
 first four; with the others it is left out).
 
     python benchmarks/step_time.py [--models wrn28_2,small_cnn] [--batch 128] [--rounds 5]
@@ -29,11 +31,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 MODELS = {"wrn28_2": ("wrn", {"depth": 28, "widen_factor": 2}),
           "small_cnn": ("small_cnn", {})}
-ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro", "irm", "vrex", "cvar")
+ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro", "irm", "vrex", "cvar", "sharpdro_fast",
+              "agnostic", "agnostic_fast")
 TORCH_ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro")  # benchmarks/torch_reference.py
 OPTIONS = {"erm": {}, "sam": {"rho": 0.05}, "groupdro": {"eta": 0.01},
            "sharpdro": {"rho": 0.05, "eta": 0.01}, "irm": {"anneal_steps": 0},
-           "vrex": {"anneal_steps": 0}, "cvar": {}}
+           "vrex": {"anneal_steps": 0}, "cvar": {},
+           "sharpdro_fast": {"rho": 0.05, "eta": 0.01, "pass2_fraction": 0.2},
+           "agnostic": {"fraction": 0.2},
+           "agnostic_fast": {"fraction": 0.2, "pass2_selected": True}}
+# a row that is an algorithm with other options: row -> algorithm
+ROW_ALGORITHM = {"sharpdro_fast": "sharpdro", "agnostic": "sharpdro_agnostic",
+                 "agnostic_fast": "sharpdro_agnostic"}
 FRAMEWORKS = ("mindspore", "torch")
 
 
@@ -49,7 +58,8 @@ def build(model_key, algorithm, batch, size):
     name, options = MODELS[model_key]
     net = create_model(name, 10, 3, **options)
     opt = create_optimizer(net.trainable_params(), 0.03)
-    cell = create_train_step(algorithm, net, opt, 6, **OPTIONS[algorithm])
+    cell = create_train_step(ROW_ALGORITHM.get(algorithm, algorithm), net, opt, 6,
+                             **OPTIONS[algorithm])
     cell.set_train()
     rng = np.random.default_rng(0)
     inputs = (ms.Tensor(rng.normal(size=(batch, 3, size, size)).astype(np.float32)),
@@ -193,7 +203,7 @@ def main():
           f"ONEDNN_MAX_CPU_ISA={isa}, {os.cpu_count()} CPUs; {args.rounds} rounds after "
           f"{args.warmup} warm-up steps, frameworks {' / '.join(frameworks)} alternating step by step")
     torch_cols = "torch" in frameworks
-    head = f"{'model':<10} {'algorithm':<9} {'ms s':>7} {'min':>6} {'x ERM':>6}"
+    head = f"{'model':<10} {'algorithm':<13} {'ms s':>7} {'min':>6} {'x ERM':>6}"
     if torch_cols:
         head += f" {'torch s':>8} {'min':>6} {'ms/torch':>9}"
     head += f" {'ms RSS MiB':>11}"
@@ -206,7 +216,7 @@ def main():
         for a in algorithms:
             ms_t = med["mindspore"][a]
             base = med["mindspore"].get("erm")
-            row = (f"{model_key:<10} {a:<9} {ms_t:7.3f} {min(times['mindspore'][a]):6.3f} "
+            row = (f"{model_key:<10} {a:<13} {ms_t:7.3f} {min(times['mindspore'][a]):6.3f} "
                    + (f"{ms_t / base:6.2f}" if base else f"{'-':>6}"))
             if torch_cols:
                 t_t = med["torch"][a]

@@ -39,7 +39,9 @@ class ProgressLogger(Callback):
         if len(names) != cell.num_groups:
             raise ValueError(f"{len(names)} group names for {cell.num_groups} groups")
         self.names = names
-        self.log_header = (["epoch", "step", "loss", "lr", "seconds"]
+        # seconds: since this process's first step; train_seconds: the same less the
+        # evaluations (the step time that benchmarks/reproduce.py's cost column reads)
+        self.log_header = (["epoch", "step", "loss", "lr", "seconds", "train_seconds"]
                            + group_columns("group_loss_", names))
         self.weights_header = ["epoch", "step"] + group_columns("w_", names)
         self.start = self.first_step = None
@@ -60,9 +62,10 @@ class ProgressLogger(Callback):
         eta = per_step * (self.state.total_steps - step)
         eta += self.state.evals_left(step) * (self.state.eval_seconds or 0.0)
         lr = self.lrs[min(step, len(self.lrs)) - 1]
+        train_seconds = elapsed - self.state.eval_spent
         append_row(self.folder.file(RunFolder.TRAIN_LOG), self.log_header,
-                   [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}"]
-                   + [f"{v:.6f}" for v in group_loss])
+                   [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}",
+                    f"{train_seconds:.2f}"] + [f"{v:.6f}" for v in group_loss])
         append_row(self.folder.file(RunFolder.WEIGHTS_LOG), self.weights_header,
                    [epoch, step] + [f"{v:.6f}" for v in weights])
         worst = worst_group(weights, self.names)

@@ -7,7 +7,7 @@
                             mean/std, group kind and names (eval.py, export.py read it)
       start_weights.json    model.checkpoint / model.pretrained: the file, its sha256, what
                             was loaded, re-initialised, adapted and skipped
-      train_log.csv         every log_every steps: epoch, step, loss, lr, seconds, group_loss_*
+      train_log.csv         every log_every steps: epoch, step, loss, lr, seconds, train_seconds, group_loss_*
       group_weights.csv     every log_every steps: epoch, step, w_*
       selection.csv         sharpdro_agnostic: epoch, step, share_*, rate_*
       eval.jsonl            one line per evaluation and split

@@ -129,12 +129,12 @@ def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path
     assert runs[0][4] == ["--algorithm.rho", "0.02"]
     assert reproduce.method_runs("with_labels", "erm+balanced", [0], str(root))[0][4] == \
         ["--data.sampler", "group_balanced"]
-    for value, seed, run_dir, _, _ in runs:  # value 0.05 is best on seed 0
+    for value, seed, run_dir, *_ in runs:  # value 0.05 is best on seed 0
         _write_run(run_dir, val_worst=[0.6 if value == 0.05 else 0.4],
                    test_worst=[0.3 + 0.1 * seed])
 
     class Args:
-        methods, report_only, config = ["sam"], True, "configs/quickstart.yaml"
+        methods, report_only, config, cost_steps = ["sam"], True, "configs/quickstart.yaml", 0
 
     report = reproduce.compare(Args, [], ["with_labels"], [0, 1], "t", str(root))
     row = report["tables"]["with_labels"]["sam"]
@@ -148,11 +148,78 @@ def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path
     assert "## With group labels" in text and "| sam | rho | 0.02: 40.00, 0.05: 60.00, 0.1: 40.00 | 0.05 |" in text
 
 
-def test_the_dfr_row_refits_the_erm_run_of_the_same_seed(tmp_path, monkeypatch):
+def test_the_dfr_rows_refit_their_source_run_of_the_same_seed(tmp_path, monkeypatch):
+    """dfr starts from ERM's run, sharpdro+dfr from SharpDRO's at its picked rho."""
     calls = []
     monkeypatch.setattr(reproduce, "call", lambda cmd, *rest: calls.append(cmd) or 1.0)
     root = str(tmp_path / "runs")
-    [(_, seed, run_dir, algorithm, _)] = reproduce.method_runs("with_labels", "dfr", [2], root)
-    assert reproduce.run_one("configs/quickstart.yaml", run_dir, algorithm, seed, []) == 1.0
-    assert calls == [["-m", "benchmarks.dfr", "--run", os.path.join(root, "erm", "default", "seed2"),
-                      "--out", run_dir, "--export_mindir", "false", "--overwrite"]]
+    picks = {("with_labels", "erm"): (None, {}), ("with_labels", "sharpdro"): (0.05, {})}
+    for label, source in [("dfr", os.path.join(root, "erm", "default", "seed2")),
+                          ("sharpdro+dfr", os.path.join(root, "sharpdro", "rho=0.05", "seed2"))]:
+        [(_, seed, run_dir, algorithm, extra, src)] = reproduce.method_runs(
+            "with_labels", label, [2], root, picks)
+        assert src == source and algorithm == "dfr"
+        assert reproduce.run_one("configs/quickstart.yaml", run_dir, algorithm, seed, extra,
+                                 src) == 1.0
+        assert calls[-1] == ["-m", "benchmarks.dfr", "--run", source, "--out", run_dir,
+                             "--export_mindir", "false", "--overwrite"]
+
+
+def test_a_post_hoc_row_needs_its_source_row():
+    with pytest.raises(SystemExit, match="'sharpdro\\+dfr' starts from 'sharpdro'"):
+        reproduce.check(reproduce.parse_args(["--config", "configs/quickstart.yaml",
+                                              "--comparison", "with_labels",
+                                              "--methods", "erm,sharpdro+dfr"])[0], [])
+
+
+def test_step_seconds_leaves_out_the_first_interval(tmp_path):
+    """The first logged interval holds the graph compilation; a clock that goes back (a
+    resumed run, two processes) is refused rather than mixed."""
+    rows = ["epoch,step,loss,lr,seconds,train_seconds,group_loss_0",
+            "1,20,1,0.1,9.0,9.0,1", "1,40,1,0.1,11.0,11.0,1", "1,60,1,0.1,15.0,13.0,1",
+            "2,80,1,0.1,17.0,15.0,1"]
+    (tmp_path / "train_log.csv").write_text("\n".join(rows) + "\n")
+    assert reproduce.step_seconds(str(tmp_path)) == pytest.approx(4.0 / 40)  # 40 -> 80
+    (tmp_path / "train_log.csv").write_text("\n".join(rows + ["2,100,1,0.1,3.0,3.0,1"]) + "\n")
+    with pytest.raises(SystemExit, match="its clock went back"):
+        reproduce.step_seconds(str(tmp_path))
+
+
+def test_a_timing_run_trains_the_row_at_its_pick_and_reads_its_log(tmp_path):
+    """The cost column's timing run: train.py for cost_steps steps with the row's options,
+    then its step time from train_log.csv; an unfinished one is started again."""
+    tiny = ["--data.dataset", "synthetic", "--image_size", "8", "--channels", "1",
+            "--num_classes", "3", "--num_per_class", "60", "--batch_size", "16",
+            "--eval_batch_size", "64", "--cache_dir", str(tmp_path / "cache"), "--mode", "graph"]
+
+    class Args:
+        config, report_only, cost_steps = "configs/quickstart.yaml", False, 12
+
+    root = str(tmp_path / "runs")
+    seconds = reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset", 0.05, root)
+    run_dir = os.path.join(root, "sharpdro+subset", "cost")
+    from sharpdro import config as C
+
+    cfg = C.load_config(os.path.join(run_dir, "config.yaml"))
+    assert cfg.algorithm["pass2_fraction"] == 0.2 and cfg.algorithm["rho"] == 0.05
+    assert cfg.train.max_steps == 12 and 0 < seconds < 5
+    assert reproduce.cost_run(Args, tiny, "with_labels", "dfr", None, root) is None  # its source's
+    os.remove(os.path.join(run_dir, "done"))
+    Args.report_only = True  # an unfinished timing run gives no number
+    assert reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset", 0.05, root) is None
+
+
+def test_the_cost_column_is_each_rows_step_over_erms():
+    report = {"name": "t", "seeds": [0], "cost_steps": 120, "tables": {"with_labels": {}}}
+    rows = report["tables"]["with_labels"]
+    for label, algorithm, cost in [("erm", "erm", 1.0), ("sharpdro", "sharpdro", 1.96),
+                                   ("dfr", "dfr", 1.0), ("jtt", "jtt", 1.02)]:
+        rows[label] = {"algorithm": algorithm, "key": None, "grid_val_worst": {"None": 0.5},
+                       "picked": None, "seeds": [0], "cost": cost,
+                       "best_val": {"columns": ["0", "mean", "worst"], "mean": [1, 1, 1],
+                                    "std": [0, 0, 0]}}
+    text = reproduce.comparison_markdown(report, "cmd")
+    assert "| method | 0 | mean | worst | step x ERM |" in text
+    assert "| sharpdro | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.96 |" in text
+    assert "| dfr | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 + refit |" in text
+    assert "| jtt | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | stage 1 + 1.02 |" in text

@@ -39,7 +39,11 @@ def test_run_folder_has_every_file_with_the_documented_columns(run_dir):
     for name in RUN_FILES:
         assert os.path.isfile(os.path.join(run_dir, name)), name
     header, rows = read_csv(os.path.join(run_dir, "train_log.csv"))
-    assert header == ["epoch", "step", "loss", "lr", "seconds"] + [f"group_loss_{s}" for s in range(6)]
+    assert header == (["epoch", "step", "loss", "lr", "seconds", "train_seconds"]
+                      + [f"group_loss_{s}" for s in range(6)])
+    seconds = np.array([[float(r[4]), float(r[5])] for r in rows])
+    assert np.all(seconds[:, 1] <= seconds[:, 0] + 0.05)  # the evaluations are not training
+    assert np.all(np.diff(seconds[:, 1]) >= 0) and seconds[-1, 1] > 0
     assert [int(r[1]) for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40, 44]  # every 5, and the last
     header, rows = read_csv(os.path.join(run_dir, "group_weights.csv"))
     assert header == ["epoch", "step"] + [f"w_{s}" for s in range(6)]
@@ -111,8 +115,8 @@ def test_resumed_run_equals_the_uninterrupted_one(run_dir, cache, tmp_path, monk
     for name in ("train_log.csv", "group_weights.csv"):
         header, want_rows = read_csv(os.path.join(run_dir, name))
         _, got_rows = read_csv(str(resumed / name))
-        drop = header.index("seconds") if "seconds" in header else None
-        clean = (lambda rows: [[v for i, v in enumerate(r) if i != drop] for r in rows])
+        drop = {header.index(c) for c in ("seconds", "train_seconds") if c in header}
+        clean = (lambda rows: [[v for i, v in enumerate(r) if i not in drop] for r in rows])
         assert clean(got_rows) == clean(want_rows), name
 
 

@@ -58,10 +58,11 @@ def weights(path):
 
 
 def log_rows(path):
-    """train_log.csv rows without the seconds column."""
+    """train_log.csv rows without the timing columns."""
     lines = open(path).read().splitlines()
-    drop = lines[0].split(",").index("seconds")
-    return [[v for i, v in enumerate(line.split(",")) if i != drop] for line in lines]
+    header = lines[0].split(",")
+    drop = {header.index("seconds"), header.index("train_seconds")}
+    return [[v for i, v in enumerate(line.split(",")) if i not in drop] for line in lines]
 
 
 def dead_pid():
