@@ -154,7 +154,16 @@ DP_CASES = [("erm", "erm", {}), ("groupdro", "groupdro", {"eta": 0.5}),
                                                "group_counts": [400, 100, 25, 4]}),
             ("irm", "irm", {"irm_lambda": 5.0, "anneal_steps": 1}),
             ("vrex", "vrex", {"vrex_lambda": 5.0, "anneal_steps": 1}),
-            ("cvar", "cvar", {"fraction": 0.25})]
+            ("cvar", "cvar", {"fraction": 0.25}),
+            # pass 2 on a subset (SPEC 3b): each rank draws from its own slice, so these
+            # equal the reference of the per-slice rule, not the one-process step
+            ("subset_sample", "sharpdro", {"rho": 0.05, "eta": 0.5, "pass2_fraction": 0.25,
+                                           "seed": 4}),
+            ("subset_top", "sharpdro", {"rho": 0.05, "eta": 0.5, "pass2_fraction": 0.25,
+                                        "pass2_rule": "top"}),
+            ("agnostic_selected", "sharpdro_agnostic", {"rho": 0.05, "fraction": 0.5,
+                                                        "pass2_selected": True})]
+PER_SLICE = ("subset_sample", "subset_top", "agnostic_selected", "agnostic")
 DP_STEPS = 2
 
 

@@ -156,7 +156,7 @@ def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.
                                 if adjustment else 0.0)
     g1 = backward(p, cache, label, np.full(n, 1.0 / n))
     info = {"loss": loss.mean(), "group_loss": group_loss, "counts": counts,
-            "moving_mean": 0.1 * cache["mu"], "batch_var": cache["var"]}
+            "moving_mean": 0.1 * cache.get("mu", 0.0), "batch_var": cache.get("var")}
     if algorithm == "erm":
         grad = g1
     elif algorithm == "groupdro":

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from helpers import DP_CASES, DP_STEPS, cell_state, global_batch, make_nobn_cell, read_jsonl, run
+from helpers import (DP_CASES, DP_STEPS, NAME_OF, PER_SLICE, cell_state, global_batch,
+                     initial_params, make_nobn_cell, read_jsonl, run)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -52,8 +53,8 @@ def assert_close(got, want, what):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
 
 
-@pytest.mark.parametrize("name,algorithm,options", [c for c in DP_CASES
-                                                    if c[0] not in ("sharpdro_unsynced", "agnostic")])
+@pytest.mark.parametrize("name,algorithm,options", [c for c in DP_CASES if c[0] not in
+                                                    ("sharpdro_unsynced",) + PER_SLICE])
 def test_two_ranks_equal_one_process_on_the_global_batch(graph_mode, ranks, name, algorithm, options):
     """Weights, momentum buffers, group weights, logged loss and group losses, 2 steps."""
     want = one_process(algorithm, options)
@@ -61,6 +62,28 @@ def test_two_ranks_equal_one_process_on_the_global_batch(graph_mode, ranks, name
         assert set(got) == set(want)
         for key in want:
             assert_close(got[key], want[key], f"{name} rank {r}: {key}")
+
+
+@pytest.mark.parametrize("name,algorithm,options", [c for c in DP_CASES if c[0] in PER_SLICE])
+def test_two_ranks_equal_the_reference_of_the_per_slice_rule(ranks, name, algorithm, options):
+    """Each rank selects (agnostic) or draws (pass 2 on a subset, its own numbers) from its
+    own slice with the global group counts; the summed gradients are the reference's sum of
+    the slices' estimates (SPEC 3b), 2 steps."""
+    import reference as ref
+    from helpers import G, LR, MOMENTUM, WD
+
+    params = {k: v for k, v in initial_params().items() if k not in ("gamma", "beta")}
+    state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
+             "w": np.full(G, 1.0 / G)}
+    for step in range(DP_STEPS):
+        state, _ = ref.step(algorithm, state, *global_batch(step), G, LR, MOMENTUM, WD,
+                            ranks=2, **{"eta": 0.01, **options})
+    for r, got in enumerate(ranks[name]):
+        for param, key in NAME_OF.items():
+            if key in params:
+                assert_close(got[param], state["params"][key], f"{name} rank {r}: {param}")
+                assert_close(got[f"moments.{param}"], state["buf"][key], f"{name} rank {r}: buf")
+        assert_close(got["group_weights"], state["w"], f"{name} rank {r}: group weights")
 
 
 def test_ranks_stay_identical(ranks):
