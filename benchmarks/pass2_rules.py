@@ -21,7 +21,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.reproduce import run_one, selected  # noqa: E402
 from sharpdro import config as C  # noqa: E402
 
-RULES = ("sample", "top")
+RULES = ("sample", "top", "uniform")
 
 
 def main(argv=None):

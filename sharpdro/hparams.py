@@ -48,7 +48,7 @@ PASS2_FRACTION = Field(1.0, float, "sharpdro: share k = ceil(f B) of the batch t
                       "sharpness pass (pass 2) forwards and backpropagates, drawn by "
                       "pass2_rule (1: the whole batch, SPEC section 3 exactly; 0.2 costs "
                       "about 1.2x ERM's step instead of 2x)", low=0.0, low_open=True, high=1.0)
-PASS2_RULES = ("sample", "top")
+PASS2_RULES = ("sample", "top", "uniform")
 PASS2_RULE = Field("sample", str, "sharpdro with pass2_fraction < 1: 'sample' draws the k "
                    "images with probability proportional to their weight w_g / n_g in J "
                    "(unbiased; seeded by the run's seed and the step), 'top' takes the k "

@@ -115,6 +115,10 @@ def pass2_subset(a, k, rule, seed, step, rank):
         u = uniforms(seed, step, rank, k)
         index = np.minimum(np.searchsorted(np.cumsum(a), u * total, side="right"), len(a) - 1)
         return index, np.full(k, total / k)
+    if rule == "uniform":
+        u = uniforms(seed, step, rank, len(a))
+        index = np.argsort(-u, kind="stable")[:k]
+        return index, a[index] * len(a) / k
     index = np.argsort(-a, kind="stable")[:k]
     return index, a[index] * total / a[index].sum()
 

@@ -14,6 +14,7 @@ CASES = [("sharpdro", {"pass2_fraction": 0.5, "pass2_rule": "sample", "seed": 3}
          ("sharpdro", {"pass2_fraction": 0.25, "pass2_rule": "sample", "seed": 0}),
          ("sharpdro", {"pass2_fraction": 5 / 12, "pass2_rule": "top"}),
          ("sharpdro", {"pass2_fraction": 0.1, "pass2_rule": "top"}),
+         ("sharpdro", {"pass2_fraction": 0.25, "pass2_rule": "uniform", "seed": 2}),
          ("sharpdro", {"pass2_fraction": 0.5, "eps_source": "weighted", "adaptive": True}),
          ("sharpdro_agnostic", {"fraction": 0.25, "pass2_selected": True}),
          ("sharpdro_agnostic", {"fraction": 0.5, "score": "loss", "tilt": 1.0,

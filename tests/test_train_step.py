@@ -185,3 +185,22 @@ def test_adjustment_is_c_over_root_n_and_zero_for_a_group_without_images():
     from sharpdro.groups import group_adjustment
 
     np.testing.assert_allclose(group_adjustment(2.0, [4, 0, 100], 3), [1.0, 0.0, 0.2])
+
+
+@pytest.mark.parametrize("algorithm,extra", [("sam", {}), ("sharpdro", {"adaptive": True}),
+                                             ("sharpdro", {"pass2_fraction": 0.5}),
+                                             ("sharpdro_agnostic", {})])
+def test_pynative_steps_log_no_deprecation_warning(caplog, algorithm, extra):
+    """A Python bool or a tuple handed to a MultitypeFuncGraph made MindSpore log "The
+    interface 'mindspore.pytype_to_dtype' is deprecated" on every PyNative step."""
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    try:
+        cell = make_cell(algorithm, initial_params(), **extra)
+        caplog.clear()
+        for i in range(2):
+            run(cell, *batch(i))
+    finally:
+        ms.set_context(mode=ms.GRAPH_MODE)
+    assert not [r for r in caplog.records if "pytype_to_dtype" in r.getMessage()]
+    ms.pytype_to_dtype(bool)  # the control: the warning, when it is logged, is seen here
+    assert [r for r in caplog.records if "pytype_to_dtype" in r.getMessage()]

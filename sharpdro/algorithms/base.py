@@ -38,23 +38,42 @@ def _assign_tensor(after, dst, src):
     return ops.assign(dst, ops.depend(src, after))
 
 
-@_assign_after.register("Tuple", "Tensor", "Tensor")
-def _assign_tuple(after, dst, src):
-    return ops.assign(dst, ops.depend(src, after))
+def _token(after):
+    """``after`` as one Tensor that depends on all of it: a tuple passed to a
+    MultitypeFuncGraph in PyNative mode goes through MindSpore's deprecated pytype_to_dtype,
+    which logs a warning on every step."""
+    if isinstance(after, (tuple, list)):
+        return ops.depend(after[0], after)
+    return after
 
 
-@_square_sum.register("Bool", "Tensor", "Tensor")
-def _square_sum_tensor(adaptive, param, grad):
-    if adaptive:
-        grad = ops.abs(param) * grad
+# Plain and adaptive (ASAM) variants as separate functions rather than one taking a Python
+# bool: in PyNative mode a MultitypeFuncGraph called with a Python scalar argument looks
+# its type up through MindSpore's deprecated pytype_to_dtype, which logs a warning on
+# every step.
+_square_sum_adaptive = ops.MultitypeFuncGraph("square_sum_adaptive")
+_ascend_adaptive = ops.MultitypeFuncGraph("ascend_adaptive")
+
+
+@_square_sum.register("Tensor", "Tensor")
+def _square_sum_tensor(param, grad):
     return ops.reduce_sum(grad * grad)
 
 
-@_ascend.register("Bool", "Tensor", "Tensor", "Tensor")
-def _ascend_tensor(adaptive, scale, param, grad):
-    if adaptive:
-        grad = param * param * grad
+@_square_sum_adaptive.register("Tensor", "Tensor")
+def _square_sum_adaptive_tensor(param, grad):
+    grad = ops.abs(param) * grad
+    return ops.reduce_sum(grad * grad)
+
+
+@_ascend.register("Tensor", "Tensor", "Tensor")
+def _ascend_tensor(scale, param, grad):
     return ops.assign(param, param + scale * grad)
+
+
+@_ascend_adaptive.register("Tensor", "Tensor", "Tensor")
+def _ascend_adaptive_tensor(scale, param, grad):
+    return ops.assign(param, param + scale * (param * param * grad))
 
 
 _add = ops.MultitypeFuncGraph("add")
@@ -247,21 +266,23 @@ class TrainStep(nn.Cell):
     # be fully computed first (for restore: the pass-2 gradients).
     def perturb(self, grads):
         """theta <- theta + rho * g / ||g|| (ASAM: rho * theta^2 g / ||theta g||), saving theta."""
-        squares = self.hyper_map(ops.partial(_square_sum, self.adaptive), self.weights, grads)
+        square_sum, ascend = ((_square_sum_adaptive, _ascend_adaptive) if self.adaptive
+                              else (_square_sum, _ascend))
+        squares = self.hyper_map(square_sum, self.weights, grads)
         norm = ops.sqrt(ops.addn(squares))
         scale = self.rho / (norm + 1e-12)
-        saved = self.hyper_map(ops.partial(_assign_after, grads), self.backup, self.weights)
+        saved = self.hyper_map(ops.partial(_assign_after, _token(grads)), self.backup, self.weights)
         scale = ops.depend(scale, saved)
-        return self.hyper_map(ops.partial(_ascend, self.adaptive, scale), self.weights, grads)
+        return self.hyper_map(ops.partial(ascend, scale), self.weights, grads)
 
     def restore(self, after):
-        return self.hyper_map(ops.partial(_assign_after, after), self.weights, self.backup)
+        return self.hyper_map(ops.partial(_assign_after, _token(after)), self.weights, self.backup)
 
     def save_stats(self, after):
-        return self.hyper_map(ops.partial(_assign_after, after), self.stats_backup, self.stats)
+        return self.hyper_map(ops.partial(_assign_after, _token(after)), self.stats_backup, self.stats)
 
     def restore_stats(self, after):
-        return self.hyper_map(ops.partial(_assign_after, after), self.stats, self.stats_backup)
+        return self.hyper_map(ops.partial(_assign_after, _token(after)), self.stats, self.stats_backup)
 
     # The two-pass skeleton of a sharpness-aware step, in two calls: ``hold_stats`` once the
     # clean pass is done, then ``at_perturbed`` with the loss whose gradient is wanted at
@@ -330,7 +351,7 @@ class TrainStep(nn.Cell):
                 grow, self.loss_scale * self.scale_factor, self.loss_scale)))
             loss = ops.depend(loss, ops.assign(self.good_steps, ops.select(grow, good * 0.0, good)))
         else:
-            loss = ops.depend(loss, self.hyper_map(ops.partial(_assign_after, grads),
+            loss = ops.depend(loss, self.hyper_map(ops.partial(_assign_after, _token(grads)),
                                                    self.step_stats, self.step_stats_backup))
             loss = ops.depend(loss, ops.assign(self.group_weights, old_weights))
             loss = ops.depend(loss, ops.assign(self.loss_scale, self.loss_scale / self.scale_factor))

@@ -38,10 +38,11 @@ class SharpDRO(TrainStep):
         self.pass2_fraction = float(pass2_fraction)
         if not 0.0 < self.pass2_fraction <= 1.0:
             raise ValueError(f"pass2_fraction must be in (0, 1], got {pass2_fraction}")
-        if pass2_rule not in ("sample", "top"):
-            raise ValueError(f"pass2_rule must be 'sample' or 'top', got {pass2_rule!r}")
+        if pass2_rule not in ("sample", "top", "uniform"):
+            raise ValueError(f"pass2_rule must be 'sample', 'top' or 'uniform', got {pass2_rule!r}")
         self.subset = self.pass2_fraction < 1.0  # 1.0: the section-3 step, untouched
         self.sample = pass2_rule == "sample"
+        self.uniform = pass2_rule == "uniform"
         self.seed = int(seed)
         self.rank = 0
         if self.subset:
@@ -78,6 +79,10 @@ class SharpDRO(TrainStep):
             u = uniforms(self.seed, self.optimizer.global_step, self.rank, k)
             index = draw_by_weight(a, u)
             return index, ops.ones((k,), ms.float32) * (total / k)
+        if self.uniform:  # k of the B without replacement, each with chance k / B
+            u = uniforms(self.seed, self.optimizer.global_step, self.rank, a.shape[0])
+            index = top_indices(u, k)
+            return index, ops.gather(a, index, 0) * (a.shape[0] / k)
         index = top_indices(a, k)
         chosen = ops.gather(a, index, 0)
         return index, chosen * (total / chosen.sum())
