@@ -140,7 +140,7 @@ def ood_score(logits, score):
 def step(algorithm, state, x, label, group, num_groups, lr, momentum, wd, rho=0.05,
          eta=0.01, adaptive=False, absent="zero", eps_source="batch", score="msp", fraction=0.2,
          tilt=0.0, adjustment=0.0, group_counts=None, irm_lambda=100.0, vrex_lambda=10.0,
-         anneal_steps=500, pass2_fraction=1.0, pass2_rule="sample", seed=0,
+         anneal_steps=500, pass2_fraction=1.0, pass2_rule="top", seed=0,
          pass2_selected=False, ranks=1):
     """One step; ``state`` = dict(params, buf, w). Returns (new state, info).
 

@@ -55,7 +55,7 @@ def test_the_reference_tells_the_subset_from_the_whole_batch():
     state = {"params": params, "buf": {k: np.zeros_like(v) for k, v in params.items()},
              "w": np.full(G, 1.0 / G)}
     out = {}
-    for name, extra in [("full", {}), ("sample", {"pass2_fraction": 0.5}),
+    for name, extra in [("full", {}), ("sample", {"pass2_fraction": 0.5, "pass2_rule": "sample"}),
                         ("top", {"pass2_fraction": 0.5, "pass2_rule": "top"})]:
         out[name] = ref.step("sharpdro", state, x, label, group, G, LR, MOMENTUM, WD, eta=0.5,
                              **extra)[0]["buf"]

@@ -27,7 +27,7 @@ class SharpDRO(TrainStep):
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,
                  eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None,
-                 pass2_fraction=1.0, pass2_rule="sample", seed=0):
+                 pass2_fraction=1.0, pass2_rule="top", seed=0):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.init_group_weights(eta, absent_groups, adjustment, group_counts)
