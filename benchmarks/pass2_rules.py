@@ -1,4 +1,5 @@
-"""SPEC section 3b's two rules for sharpdro's pass 2 on a subset, side by side with the whole
+"""SPEC section 3b's two rules for sharpdro's pass 2 on a subset ('sample', 'top') and a
+random subset ('uniform', ESAM's choice, blind to the groups), side by side with the whole
 batch: every (rule, seed) trained by train.py on one config at one rho, then worst-group
 validation and test accuracy (mean +- std over the seeds, each run at its best-val epoch).
 
@@ -8,7 +9,7 @@ validation and test accuracy (mean +- std over the seeds, each run at its best-v
 Run folders: <runs_root>/<rule>/seed<s> (default runs_root runs/<name>-pass2); finished runs
 are skipped, interrupted ones resumed. ``--full_runs``: the whole-batch runs of the same
 config and rho (the comparison's), read for the reference row; without it the whole-batch
-runs are trained too. Writes results/<name>_pass2_rules.md.
+runs are trained too. Writes results/<name>_pass2_rules_f<fraction>.md.
 """
 import argparse
 import os
@@ -53,7 +54,7 @@ def main(argv=None):
             val, test, _ = selected(run_dir)
             worst.append((100 * val["worst_acc"], 100 * test["worst_acc"]))
         rows[rule] = np.array(worst)
-    lines = [f"# {name}: pass 2 on a subset, the two rules of SPEC section 3b", "",
+    lines = [f"# {name}: pass 2 on a subset, the rules of SPEC section 3b and a random subset", "",
              f"Command: `python benchmarks/pass2_rules.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
              "", f"sharpdro, rho {args.rho}; pass2_fraction {args.fraction} against the whole "
              f"batch ('full'); worst-group accuracy (%), mean +- std over seeds {seeds}, each run "
@@ -65,7 +66,7 @@ def main(argv=None):
                      f"+- {sd[1]:.2f} | {', '.join(f'{v:.2f}' for v in w[:, 1])} |")
     text = "\n".join(lines) + "\n"
     os.makedirs(args.results, exist_ok=True)
-    path = os.path.join(args.results, f"{name}_pass2_rules.md")
+    path = os.path.join(args.results, f"{name}_pass2_rules_f{args.fraction:g}.md")
     with open(path, "w") as f:
         f.write(text)
     print(text + f"written: {path}")
