@@ -5,9 +5,10 @@ weights w updated from this batch's clean group losses before they are used.
 
 With ``pass2_fraction`` f < 1 (SPEC section 3b) the sharpness pass forwards and
 backpropagates only k = ceil(f B) images of the batch: J = sum_i a_i r_i with
-a_i = w_{s_i} / n_{s_i} is estimated from them ('sample': k draws with probability
-a_i / A, J^ = (A / k) sum_j r_{i_j}, unbiased; 'top': the k largest a_i, rescaled by A over
-their sum). Pass 1, the weight update and the BatchNorm statistics are as at f = 1.
+a_i = w_{s_i} / n_{s_i} is estimated from them ('top', the default: the k largest a_i,
+rescaled by A = sum_i a_i over their sum; 'sample': k draws with probability a_i / A,
+J^ = (A / k) sum_j r_{i_j}, unbiased; 'uniform': k at random, weighted B / k). Pass 1, the
+weight update and the BatchNorm statistics are as at f = 1 (docs/method.md).
 """
 import mindspore as ms
 from mindspore import ops
