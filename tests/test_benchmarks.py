@@ -223,3 +223,11 @@ def test_the_cost_column_is_each_rows_step_over_erms():
     assert "| sharpdro | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.96 |" in text
     assert "| dfr | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 + refit |" in text
     assert "| jtt | 1.00 +- 0.00 | 1.00 +- 0.00 | 1.00 +- 0.00 | stage 1 + 1.02 |" in text
+
+
+def test_the_readme_results_tables_are_the_reports():
+    """README's Results tables are generated from results/*_comparison.json
+    (benchmarks/results_table.py); a change to either shows here."""
+    from benchmarks import results_table
+
+    assert results_table.main(["--check", "README.md"]) == 0
