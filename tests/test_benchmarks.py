@@ -196,8 +196,8 @@ def test_a_timing_run_trains_the_row_at_its_pick_and_reads_its_log(tmp_path):
         config, report_only, cost_steps = "configs/quickstart.yaml", False, 12
 
     root = str(tmp_path / "runs")
-    seconds = reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset", 0.05, root)
-    run_dir = os.path.join(root, "sharpdro+subset", "cost")
+    seconds = reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset0.2", 0.05, root)
+    run_dir = os.path.join(root, "sharpdro+subset0.2", "cost")
     from sharpdro import config as C
 
     cfg = C.load_config(os.path.join(run_dir, "config.yaml"))
@@ -206,7 +206,7 @@ def test_a_timing_run_trains_the_row_at_its_pick_and_reads_its_log(tmp_path):
     assert reproduce.cost_run(Args, tiny, "with_labels", "dfr", None, root) is None  # its source's
     os.remove(os.path.join(run_dir, "done"))
     Args.report_only = True  # an unfinished timing run gives no number
-    assert reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset", 0.05, root) is None
+    assert reproduce.cost_run(Args, tiny, "with_labels", "sharpdro+subset0.2", 0.05, root) is None
 
 
 def test_the_cost_column_is_each_rows_step_over_erms():
