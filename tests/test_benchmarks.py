@@ -231,3 +231,24 @@ def test_the_readme_results_tables_are_the_reports():
     from benchmarks import results_table
 
     assert results_table.main(["--check", "README.md"]) == 0
+
+
+def test_pass2_rules_reports_each_rule_against_the_whole_batch(tmp_path, monkeypatch):
+    """benchmarks/pass2_rules.py: every (rule, seed) run, then worst-group validation and
+    test accuracy per rule, read at each run's best validation epoch."""
+    import pass2_rules
+
+    monkeypatch.setattr(pass2_rules, "run_one", lambda *args: 0.0)  # the runs exist
+    root, full = tmp_path / "runs", tmp_path / "full"
+    for i, rule in enumerate(("sample", "top", "uniform")):
+        for seed in (0, 1):
+            _write_run(root / rule / f"seed{seed}", val_worst=[0.5, 0.6 + 0.01 * i],
+                       test_worst=[0.1, 0.4 + 0.1 * seed])
+    for seed in (0, 1):
+        _write_run(full / f"seed{seed}", val_worst=[0.7], test_worst=[0.8])
+    pass2_rules.main(["--config", "configs/quickstart.yaml", "--rho", "0.05", "--seeds", "0,1",
+                      "--runs_root", str(root), "--full_runs", str(full),
+                      "--results", str(tmp_path / "results")])
+    text = (tmp_path / "results" / "quickstart_pass2_rules_f0.2.md").read_text()
+    assert "| full | 70.00 +- 0.00 | 80.00 +- 0.00 | 80.00, 80.00 |" in text
+    assert "| top | 61.00 +- 0.00 | 45.00 +- 7.07 | 40.00, 50.00 |" in text
