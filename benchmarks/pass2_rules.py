@@ -32,6 +32,7 @@ def main(argv=None):
     parser.add_argument("--rho", type=float, required=True)
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--rules", default=",".join(RULES), help="the rules to run")
     parser.add_argument("--runs_root")
     parser.add_argument("--full_runs", help="folder of the whole-batch runs' seed<s> folders")
     parser.add_argument("--results", default=os.path.join(ROOT, "results"))
@@ -40,8 +41,12 @@ def main(argv=None):
     name = C.load_config(args.config, overrides).name
     root = args.runs_root or os.path.join(ROOT, "runs", f"{name}-pass2")
     common = ["--algorithm.rho", str(args.rho), *overrides]
+    rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    bad = [r for r in rules if r not in RULES]
+    if bad:
+        parser.error(f"unknown rules {bad}; choose from {list(RULES)}")
     rows = {}
-    for rule in ("full",) + RULES:
+    for rule in ["full"] + rules:
         extra = [] if rule == "full" else ["--algorithm.pass2_fraction", str(args.fraction),
                                            "--algorithm.pass2_rule", rule]
         folder = args.full_runs if rule == "full" and args.full_runs else os.path.join(root, rule)

@@ -1,5 +1,6 @@
 """Seconds per train step of ERM, SAM, GroupDRO, SharpDRO, IRM, V-REx and CVaR (graph mode),
-SharpDRO with pass 2 on a fifth of the batch (sharpdro_fast, SPEC section 3b) and
+SharpDRO with pass 2 on a fifth, 30 % or half of the batch (sharpdro_fast, sharpdro_f0.3,
+sharpdro_f0.5; SPEC section 3b) and
 distribution-agnostic SharpDRO with pass 2 on the whole batch or on its selected fifth
 (agnostic, agnostic_fast), and peak RSS, side by side with PyTorch where PyTorch is importable (its reference has the
 first four; with the others it is left out).
@@ -32,16 +33,19 @@ sys.path.insert(0, ROOT)
 MODELS = {"wrn28_2": ("wrn", {"depth": 28, "widen_factor": 2}),
           "small_cnn": ("small_cnn", {})}
 ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro", "irm", "vrex", "cvar", "sharpdro_fast",
-              "agnostic", "agnostic_fast")
+              "sharpdro_f0.3", "sharpdro_f0.5", "agnostic", "agnostic_fast")
 TORCH_ALGORITHMS = ("erm", "sam", "groupdro", "sharpdro")  # benchmarks/torch_reference.py
 OPTIONS = {"erm": {}, "sam": {"rho": 0.05}, "groupdro": {"eta": 0.01},
            "sharpdro": {"rho": 0.05, "eta": 0.01}, "irm": {"anneal_steps": 0},
            "vrex": {"anneal_steps": 0}, "cvar": {},
            "sharpdro_fast": {"rho": 0.05, "eta": 0.01, "pass2_fraction": 0.2},
+           "sharpdro_f0.3": {"rho": 0.05, "eta": 0.01, "pass2_fraction": 0.3},
+           "sharpdro_f0.5": {"rho": 0.05, "eta": 0.01, "pass2_fraction": 0.5},
            "agnostic": {"fraction": 0.2},
            "agnostic_fast": {"fraction": 0.2, "pass2_selected": True}}
 # a row that is an algorithm with other options: row -> algorithm
-ROW_ALGORITHM = {"sharpdro_fast": "sharpdro", "agnostic": "sharpdro_agnostic",
+ROW_ALGORITHM = {"sharpdro_fast": "sharpdro", "sharpdro_f0.3": "sharpdro",
+                 "sharpdro_f0.5": "sharpdro", "agnostic": "sharpdro_agnostic",
                  "agnostic_fast": "sharpdro_agnostic"}
 FRAMEWORKS = ("mindspore", "torch")
 
