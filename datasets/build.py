@@ -416,8 +416,11 @@ def build_data(cfg, rank=0, world_size=1):
     arrays = prepare_arrays(cfg)
     labels = arrays.train[1]
     if len(labels) < cfg.train.batch_size:
+        # num_per_class sizes only the protocol's split (groups: severity)
+        more = ("raise data.num_per_class" if cfg.data.groups == "severity"
+                else "add training images")
         raise ValueError(f"{len(labels)} training images is fewer than one batch "
-                         f"({cfg.train.batch_size}); raise num_per_class or lower batch_size")
+                         f"({cfg.train.batch_size}); {more} or lower train.batch_size")
 
     def eval_sets(split):
         return {s: EvalSet(x, y, arrays.mean, arrays.std, cfg.train.eval_batch_size)

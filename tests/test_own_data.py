@@ -427,7 +427,9 @@ def test_fewer_images_than_a_batch_writes_nothing(tmp_path):
 
     root = _fresh(tmp_path, groups=False)
     run = tmp_path / "run"
-    with pytest.raises(SystemExit, match="fewer than one batch"):
+    # num_per_class does nothing without the protocol: the hint must not name it
+    with pytest.raises(SystemExit, match="fewer than one batch .*; add training images or "
+                                         "lower train.batch_size"):
         train_entry.main(TRAIN + ["--data_dir", str(root), "--groups", "none", "--batch_size", "64",
                                   "--algorithm.name", "erm",
                                   "--cache_dir", str(tmp_path / "c"), "--run_dir", str(run)])

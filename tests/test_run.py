@@ -189,7 +189,7 @@ def _bad_config(tmp_path, text):
     ("missing_key", r"missing required key\(s\) \['model.name'\]"),
     ("no_data", "(?s)fashion_mnist: could not find train-images.*searched.*apt-get install"),
     ("empty_data", "(?s)fashion_mnist: could not find train-images.*searched.*apt-get install"),
-    ("batch_too_large", "fewer than one batch"),
+    ("batch_too_large", "fewer than one batch .*; raise data.num_per_class or lower"),
     ("resume_without_checkpoint", "no checkpoint at"),
     ("resume_and_config", "not both"),
     ("unknown_algorithm", "unknown algorithm 'sharp'"),
