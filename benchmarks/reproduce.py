@@ -241,8 +241,14 @@ POST_HOC = {"dfr": "erm", "sharpdro+dfr": "sharpdro"}
 # more than their steps (benchmarks/README.md has JTT's and EIIL's wall time).
 COST_STEPS = 120  # logged every sixth: 5 intervals after the first
 COST_CELL = {"jtt": "erm", "eiil": "groupdro"}  # two-stage: the stage-2 step
-COST_NOTE = {"jtt": "stage 1 + ", "eiil": "stage 1 + ", "dfr": " + refit"}
+# what the cell shows around the ratio: (before, after)
+COST_NOTE = {"jtt": ("stage 1 + ", ""), "eiil": ("stage 1 + ", ""), "dfr": ("", " + refit")}
 TABLE_TITLES = {"with_labels": "With group labels", "label_free": "Without group labels"}
+
+
+def fixed_args(fixed):
+    """A row's fixed overrides {key: value} as train.py arguments."""
+    return [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
 
 
 def value_folder(runs_root, table, label, value):
@@ -256,7 +262,7 @@ def method_runs(table, label, seeds, runs_root, picks=None):
     row's grid; a post-hoc row's source is its source row's run at the picked value
     (``picks``: (table, label) -> (value, grid))."""
     algorithm, fixed, key, grid = COMPARISON[table][label]
-    extra = [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
+    extra = fixed_args(fixed)
     out = []
     for value in grid:
         folder = value_folder(runs_root, table, label, value)
@@ -294,7 +300,7 @@ def cost_run(args, overrides, table, label, value, runs_root):
         return None
     algorithm, fixed, key, _ = COMPARISON[table][label]
     run_dir = os.path.join(runs_root, label, "cost")
-    extra = [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
+    extra = fixed_args(fixed)
     if algorithm in COST_CELL:  # the stage-2 step; its own options do not change the cost
         algorithm = COST_CELL[algorithm]
     elif key is not None:
@@ -392,13 +398,11 @@ def add_costs(args, overrides, report, picks, runs_root):
             row["cost"] = t / erm if t is not None and erm else None
 
 
-def cost_cell(label, row):
+def cost_cell(row):
     if row.get("cost") is None:
         return "-"
-    kind = row["algorithm"] if row["algorithm"] in COST_NOTE else None
-    note = COST_NOTE.get(kind, "")
-    value = f"{row['cost']:.2f}"
-    return f"{note}{value}" if note.endswith(" ") else f"{value}{note}"
+    before, after = COST_NOTE.get(row["algorithm"], ("", ""))
+    return f"{before}{row['cost']:.2f}{after}"
 
 
 def comparison_markdown(report, command):
@@ -428,7 +432,7 @@ def comparison_markdown(report, command):
                 f" (seeds {', '.join(map(str, r['seeds']))} only)"
             cells = [f"{m:.2f} +- {d:.2f}" for m, d in zip(s["mean"], s["std"])]
             if costs:
-                cells.append(cost_cell(label, r))
+                cells.append(cost_cell(r))
             lines.append(f"| {label}{partial} | " + " | ".join(cells) + " |")
         lines += ["", "| method | hyperparameter | grid: seed-0 validation worst (%) | picked |",
                   "|---|---|---|---|"]

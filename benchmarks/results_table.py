@@ -61,7 +61,7 @@ def tables(reports):
                 cell = f"{mean:.2f} +- {std:.2f}"
                 cells.append(f"**{cell}**" if mean == best[name] else cell)
             first = reports[DATASETS[0]]["tables"].get(table, {}).get(m)
-            cost = cost_cell(m, first) if first else "-"
+            cost = cost_cell(first) if first else "-"
             lines.append(f"| {NAMES.get(m, m)} | " + " | ".join(cells) + f" | {cost} |")
         lines.append("")
     return "\n".join(lines)

@@ -58,11 +58,11 @@ class ProgressLogger(Callback):
         weights, group_loss = read_groups(self.cell)
         elapsed = time.time() - self.start
         # evaluations ran inside the elapsed time: not training time
-        per_step = (elapsed - self.state.eval_spent) / max(step - self.first_step, 1)
+        train_seconds = elapsed - self.state.eval_spent
+        per_step = train_seconds / max(step - self.first_step, 1)
         eta = per_step * (self.state.total_steps - step)
         eta += self.state.evals_left(step) * (self.state.eval_seconds or 0.0)
         lr = self.lrs[min(step, len(self.lrs)) - 1]
-        train_seconds = elapsed - self.state.eval_spent
         append_row(self.folder.file(RunFolder.TRAIN_LOG), self.log_header,
                    [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}",
                     f"{train_seconds:.2f}"] + [f"{v:.6f}" for v in group_loss])

@@ -47,7 +47,8 @@ TILT = Field(0.0, float, "weight sample i of the worst-case set by exp(tilt * s_
 PASS2_FRACTION = Field(1.0, float, "sharpdro: share k = ceil(f B) of the batch that the "
                       "sharpness pass (pass 2) forwards and backpropagates, drawn by "
                       "pass2_rule (1: the whole batch, SPEC section 3 exactly; 0.2 costs "
-                      "about 1.25x ERM's step instead of 2x, 0.5 about 1.6x)", low=0.0, low_open=True, high=1.0)
+                      "about 1.25x ERM's step instead of 2x, 0.5 about 1.5x)",
+                      low=0.0, low_open=True, high=1.0)
 PASS2_RULES = ("top", "sample", "uniform")
 PASS2_RULE = Field("top", str, "sharpdro with pass2_fraction < 1: which k images, and how "
                    "J is estimated from them. 'top': the k of largest weight w_g / n_g in J, "

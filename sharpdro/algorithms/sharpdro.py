@@ -28,7 +28,7 @@ class SharpDRO(TrainStep):
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, eta, adaptive,
                  eps_source, absent_groups, sync_perturbation, adjustment=0.0, group_counts=None,
-                 pass2_fraction=1.0, pass2_rule="top", seed=0):
+                 pass2_fraction, pass2_rule, seed=0):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.init_group_weights(eta, absent_groups, adjustment, group_counts)
@@ -36,14 +36,8 @@ class SharpDRO(TrainStep):
         self.grad_sharpness = ms.value_and_grad(self.sharpness, None, self.weights)
         if self.eps_from_weighted:
             self.grad_weighted = ms.value_and_grad(self.weighted_loss, None, self.weights)
-        self.pass2_fraction = float(pass2_fraction)
-        if not 0.0 < self.pass2_fraction <= 1.0:
-            raise ValueError(f"pass2_fraction must be in (0, 1], got {pass2_fraction}")
-        if pass2_rule not in ("sample", "top", "uniform"):
-            raise ValueError(f"pass2_rule must be 'sample', 'top' or 'uniform', got {pass2_rule!r}")
+        self.pass2_fraction, self.pass2_rule = float(pass2_fraction), pass2_rule
         self.subset = self.pass2_fraction < 1.0  # 1.0: the section-3 step, untouched
-        self.sample = pass2_rule == "sample"
-        self.uniform = pass2_rule == "uniform"
         self.seed = int(seed)
         self.rank = 0
         if self.subset:
@@ -76,11 +70,11 @@ class SharpDRO(TrainStep):
         a = ops.matmul(self.group_loss.one_hot(group), per_image.reshape(-1, 1)).reshape(-1)
         k = pass2_size(a.shape[0], self.pass2_fraction)
         total = a.sum()
-        if self.sample:
+        if self.pass2_rule == "sample":
             u = uniforms(self.seed, self.optimizer.global_step, self.rank, k)
             index = draw_by_weight(a, u)
             return index, ops.ones((k,), ms.float32) * (total / k)
-        if self.uniform:  # k of the B without replacement, each with chance k / B
+        if self.pass2_rule == "uniform":  # k of the B without replacement, each with chance k / B
             u = uniforms(self.seed, self.optimizer.global_step, self.rank, a.shape[0])
             index = top_indices(u, k)
             return index, ops.gather(a, index, 0) * (a.shape[0] / k)

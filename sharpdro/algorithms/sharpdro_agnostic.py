@@ -33,7 +33,7 @@ class SharpDROAgnostic(TrainStep):
     adds_clean_grads = True
 
     def __init__(self, network, optimizer, num_groups, world_size, *, rho, adaptive, score,
-                 fraction, tilt, sync_perturbation, pass2_selected=False):
+                 fraction, tilt, sync_perturbation, pass2_selected):
         super().__init__(network, optimizer, num_groups, world_size)
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.score, self.fraction, self.tilt = score, float(fraction), float(tilt)
