@@ -1,5 +1,4 @@
 """Accuracy and loss at every severity: eval.jsonl, predictions.npz, a table, and the plot."""
-import json
 import math
 import time
 
@@ -218,10 +217,9 @@ class SeverityEval(Callback):
             self.print(f"[{split} after epoch {epoch}]\n{format_table(self.last[split])}",
                        flush=True)
         if self.writer:
-            with open(self.folder.file(RunFolder.EVAL_LOG), "a") as f:
-                for split, result in self.last.items():
-                    f.write(json.dumps({"epoch": epoch, "step": self.state.step(args),
-                                        "split": split, **result}) + "\n")
+            for split, result in self.last.items():
+                self.folder.append_jsonl(RunFolder.EVAL_LOG, {
+                    "epoch": epoch, "step": self.state.step(args), "split": split, **result})
             save_predictions(self.folder.file(RunFolder.PREDICTIONS), predictions)
         spent = time.time() - start
         self.state.eval_seconds, self.state.eval_spent = spent, self.state.eval_spent + spent

@@ -59,7 +59,7 @@ class RunFolder:
     STAGE1 = "stage1"                # jtt, eiil: the ERM reference run, a run folder itself
     INFERRED = "inferred_groups.csv"  # jtt's error set, eiil's environments
     START = "start_weights.json"     # where the weights came from (model.checkpoint)
-    DFR = "dfr.json"                 # a DFR run: its recipe, grid scores and pick
+    DFR = "dfr.json"                 # a DFR run: its recipe, grid scores, pick, solver
     LOGS = (TRAIN_LOG, WEIGHTS_LOG, SELECTION, EVAL_LOG)
     # what a run writes; --overwrite removes exactly these (a user's own files stay)
     FILES = (CONFIG, DATA, *LOGS, PREDICTIONS, CHECKPOINTS, PLOTS, MODEL, EXPORTS, EVALS, DONE,
@@ -124,6 +124,11 @@ class RunFolder:
     def write_json(self, name, value):
         with atomic_path(self.file(name)) as tmp, open(tmp, "w") as f:
             json.dump(value, f, indent=1)
+
+    def append_jsonl(self, name, record):
+        """One JSON line appended to the log ``name`` (a torn last line is cut on read)."""
+        with open(self.file(name), "a") as f:
+            f.write(json.dumps(record) + "\n")
 
     def eval_records(self):
         return read_records(self.file(self.EVAL_LOG))

@@ -1,10 +1,11 @@
-"""The two-stage label-free methods, jtt and eiil (SPEC section 5), as train.py runs them.
+"""The two-stage methods (jtt and eiil, SPEC section 5; sharpdro/algorithms/protocol.py) as
+train.py runs them.
 
 Stage 1 is an ordinary ERM run in ``<run>/stage1/`` (its own config, checkpoints and
 eval.jsonl) for ``algorithm.first_epochs`` epochs, or an existing finished ERM run given by
 ``algorithm.reference``. Between the stages its last checkpoint is run over the training
-images (inference mode, in order): JTT's error set, or EIIL's two inferred environments,
-computed by ``sharpdro.label_free`` and written to ``<run>/inferred_groups.csv``. Stage 2
+images (inference mode, in order) and the method's ``between_stages`` infers from the
+outputs (JTT's error set, EIIL's two environments), written to ``<run>/inferred_groups.csv``. Stage 2
 trains a fresh model (the same initial weights: the same seed) in the run folder itself,
 on the upweighted data (JTT) or over the inferred groups (EIIL). Everything here is a
 function of the stage-1 checkpoint and the config, so a resumed stage 2 recomputes exactly
@@ -12,17 +13,14 @@ what the interrupted one used.
 """
 import dataclasses
 import sys
+import time
 
 import numpy as np
 
 from sharpdro import config as C
-from sharpdro import label_free
+from sharpdro import hparams as H
 
-from .run_folder import RunFolder, write_csv
-
-ENVIRONMENTS = ("env0", "env1")  # EIIL's inferred groups
-# where the data is read from or cached: may differ between a reference run and this one
-WHERE = ("data.data_dir", "data.cache_dir")
+from .run_folder import write_csv
 
 
 def first_epochs(cfg):
@@ -46,29 +44,23 @@ def stage1_config(cfg, folder):
     return C.from_dict(values)
 
 
-def check_reference(cfg, path):
-    """``algorithm.reference``: a finished ERM run of the same data, model and seed, as a
-    RunFolder; ValueError in one line saying what is wrong or which setting differs."""
-    ref = RunFolder(path)
-    where = f"algorithm.reference {path}"
-    if not ref.exists() or not ref.has_checkpoint():
-        raise ValueError(f"{where} is not a run folder with a checkpoint")
-    if not ref.is_finished():
-        raise ValueError(f"{where} is not a finished run (finish it with train.py --resume "
-                         f"{path})")
-    try:
-        used = C.load_config(ref.file(ref.CONFIG))
-    except C.ConfigError as err:
-        raise ValueError(f"{where}: {err}") from None
+def check_options(cfg):
+    """Stage 1's source: the reference run (a RunFolder: a finished ERM run of the same data,
+    model and seed) or None (trained here; its epochs checked). ValueError in one line."""
+    from .checks import same_data_model_seed
+
+    if cfg.data.sampler in C.GROUP_SAMPLERS:
+        raise ValueError(f"{cfg.algorithm.name} is label-free and data.sampler "
+                         f"{cfg.data.sampler} reads group labels; use permutation or "
+                         "replacement")
+    if not cfg.algorithm.reference:
+        first_epochs(cfg)
+        return None
+    ref, used = same_data_model_seed(cfg, cfg.algorithm.reference)
     if used.algorithm.name != "erm":
-        raise ValueError(f"{where} is a {used.algorithm.name} run; stage 1 of "
-                         f"{cfg.algorithm.name} must be an ERM run")
-    theirs, mine = C.flat(used), C.flat(cfg)
-    for key in C.LEAVES:
-        same_kind = key == "seed" or key.startswith(("data.", "model."))
-        if same_kind and key not in WHERE and theirs[key] != mine[key]:
-            raise ValueError(f"{where} is not a run of the same data, model and seed: {key} "
-                             f"is {theirs[key]!r} there and {mine[key]!r} here")
+        raise ValueError(f"algorithm.reference {cfg.algorithm.reference} is a "
+                         f"{used.algorithm.name} run; stage 1 of {cfg.algorithm.name} must be "
+                         "an ERM run")
     return ref
 
 
@@ -84,46 +76,27 @@ def training_logits(network, data, batch_size):
 
 def between_stages(cfg, data, logits, seed):
     """(stage 2's data, the per-image table for inferred_groups.csv, the summary lines):
-    JTT's upweighted data or EIIL's regrouped data, from the stage-1 model's ``logits``."""
+    the method's inference from the stage-1 model's ``logits``, applied to ``data``."""
+    from sharpdro.algorithms import ALGORITHMS
+
     _, labels, groups = data.arrays.train
-    name = cfg.algorithm.name
-    n = len(labels)
-    if name == "jtt":
-        inferred = label_free.jtt_error_set(logits, labels).astype(np.int64)
-        chosen = int(inferred.sum())
-        lines = [f"jtt: error set of the stage-1 model: {chosen} of {n} training images "
-                 f"({100 * chosen / n:.1f} %), each counted {cfg.algorithm.upweight} times per "
-                 "epoch of stage 2"]
-        if chosen in (0, n):
-            lines.append(f"warning: the error set holds {'none' if chosen == 0 else 'all'} of "
-                         f"the {n} training images, so stage 2 is plain ERM; train stage 1 "
-                         "longer or shorter (algorithm.first_epochs)")
-        new = dataclasses.replace(data, repeats=label_free.jtt_repeats(
-            inferred, cfg.algorithm.upweight))
-        columns = {"in_error_set": inferred}
-    else:
-        d = label_free.irm_terms(logits, labels)
-        inferred, q, objective = label_free.eiil_environments(
-            d, cfg.algorithm.eiil_steps, cfg.algorithm.eiil_lr, seed)
-        counts = np.bincount(inferred, minlength=2)
-        lines = [f"eiil: inferred environments of the stage-1 model: {ENVIRONMENTS[0]} "
-                 f"{counts[0]}, {ENVIRONMENTS[1]} {counts[1]} images (IRMv1 penalty of the "
-                 f"split {objective:.4g})"]
-        if counts.min() == 0:
-            lines.append(f"warning: EIIL put all {n} training images in one environment, so "
-                         "stage 2 is GroupDRO over one group (plain ERM); try other "
-                         "algorithm.eiil_steps / eiil_lr or a longer stage 1")
-        new = data.with_training_groups(inferred, ENVIRONMENTS)
-        columns = {"environment": inferred, "q": np.round(q, 6)}
-    rows = {"index": np.arange(n)}
+    options = H.of_section(cfg.algorithm)
+    inferred = ALGORITHMS.get(cfg.algorithm.name).between_stages(logits, labels, seed, options)
+    new = data
+    if inferred.repeats is not None:
+        new = dataclasses.replace(new, repeats=inferred.repeats)
+    if inferred.groups is not None:
+        new = new.with_training_groups(inferred.groups, inferred.group_names)
+    rows = {"index": np.arange(len(labels))}
     if data.arrays.train_files is not None:
         rows["path"] = list(data.arrays.train_files)
     rows["label"] = labels
+    lines = list(inferred.lines)
     if len(data.arrays.group_names) > 1:
         rows[data.arrays.group_kind] = [data.arrays.group_names[g] for g in groups]
-        lines += recovery_table(inferred, groups, data.arrays.group_names, data.arrays.group_kind,
-                                "in the error set" if name == "jtt" else f"in {ENVIRONMENTS[1]}")
-    rows.update(columns)
+        lines += recovery_table(inferred.marked, groups, data.arrays.group_names,
+                                data.arrays.group_kind, inferred.marked_as)
+    rows.update(inferred.columns)
     return new, rows, lines
 
 
@@ -149,3 +122,50 @@ def write_inferred(path, rows):
 def report(lines):
     for line in lines:
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+
+
+def second_stage_data(run, cfg, data, reference):
+    """Stage 1 (an ERM run in <run>/stage1, trained or resumed here, or the reference run),
+    then stage 2's data from its last checkpoint."""
+    from sharpdro.checkpoint import copy_trained_model, create_trained_model
+
+    from .fit import fit
+
+    source, trained = reference, None
+    if source is None:
+        source = run.folder.stage1()
+        cfg1 = stage1_config(cfg, source)
+        if not source.is_finished():
+            # --overwrite clears it; otherwise resolve_run allowed only a resumable one
+            resume = source.checkpoint("last") if (source.has_checkpoint()
+                                                   and not run.args.overwrite) else None
+            print(f"stage 1: ERM for {cfg1.train.epochs} epoch(s) in {source}")
+            fit(run, cfg1, source, data, resume, stage1=True)
+            trained = run.network
+        else:
+            print(f"stage 1: done in {source}")
+    print(f"stage 1 model: {source.checkpoint('last')}")
+    if trained is not None:  # the weights of last.ckpt, on every rank without reading it
+        net = copy_trained_model(cfg.model, data.num_classes, data.in_channels, trained)
+    else:
+        net = create_trained_model(cfg.model, data.num_classes, data.in_channels,
+                                   source.checkpoint("last"))
+    start = time.time()
+    logits = training_logits(net, data, cfg.train.eval_batch_size)
+    new, rows, lines = between_stages(cfg, data, logits, cfg.seed)
+    report(lines)
+    print(f"between the stages: {time.time() - start:.1f}s (the stage-1 model on "
+          f"{len(logits)} training images, and the inference)")
+    if run.main_rank:
+        run.claim()
+        write_inferred(run.folder.file(run.folder.INFERRED), rows)
+    print(f"stage 2: {cfg.algorithm.name}, {new.steps_per_epoch} steps/epoch")
+    return new
+
+
+def train_two_stage(run, data, reference, resume_from):
+    """Both stages of ``run``'s method; returns the run folder."""
+    from .fit import fit
+
+    data = second_stage_data(run, run.cfg, data, reference)
+    return fit(run, run.cfg, run.folder, data, resume_from)

@@ -1,7 +1,8 @@
 """Deep Feature Reweighting (Kirichenko et al., ICLR 2023): keep a trained feature extractor,
 refit only the last layer, by L1-regularised logistic regression on group-balanced draws.
 
-NumPy only; no files. ``benchmarks/dfr.py`` runs it on a run folder.
+NumPy and scikit-learn; no files. ``train.py --algorithm.name dfr --algorithm.reference RUN``
+runs it on a finished run (the ``dfr`` entry of sharpdro/algorithms/post_hoc.py).
 
 The recipe (DFR^Tr_Val of the paper, with the training images in the pool as well):
 the fit pool is the training images plus one half of the validation set (seeded, stratified
@@ -9,13 +10,20 @@ by group); the other half picks the L1 strength by its worst-group accuracy; the
 averages the weights of ``draws`` fits, each on a group-balanced draw from the pool (every
 group as many images as the smallest has). Features are standardised by the pool's mean and
 standard deviation, which the returned head folds back in: it takes the raw features.
+The solver is scikit-learn's liblinear, as in the DFR authors' code (one-vs-rest over the
+classes); a fit that stops at its iteration cap is reported, not hidden.
 """
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-# the inverse L1 strengths of the DFR paper's search (scikit-learn's C)
+# the inverse L1 strengths of the DFR paper's search (scikit-learn's C), strongest last
 C_GRID = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
+EXTEND_FACTOR = 3.0  # a pick on the grid's edge adds the value this factor beyond it,
+MAX_EXTENSIONS = 3   # at most this many times per edge
+MAX_ITER = 1000
+ABSENT_CLASS_BIAS = -1e4  # a class missing from a draw: never predicted by its head
 
 
 def split_halves(groups, seed):
@@ -38,36 +46,36 @@ def balanced_draw(groups, rng):
                                    for g in present]))
 
 
-def _softmax(z):
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+@dataclass
+class Fit:
+    weight: np.ndarray  # classes x features
+    bias: np.ndarray
+    iterations: int     # the solver's, the largest over the one-vs-rest problems
+    converged: bool
 
 
-def fit_logistic_l1(x, y, num_classes, inverse_strength, iterations=500):
-    """Multinomial logistic regression, mean cross-entropy + ||W||_1 / (C n) (scikit-learn's
-    objective divided by C n; the intercept is not penalised), by FISTA (accelerated
-    proximal gradient). Returns (W: classes x features, b: classes)."""
-    x = np.asarray(x, np.float64)
-    n, d = x.shape
-    onehot = np.eye(num_classes)[np.asarray(y, np.int64)]
-    l1 = 1.0 / (inverse_strength * n)
-    # the gradient's Lipschitz constant: softmax curvature <= 1/2, times ||[x 1]||^2 / n
-    lipschitz = 0.5 * (np.linalg.norm(x, 2) ** 2 + n) / n
-    step = 1.0 / lipschitz
-    w, b = np.zeros((num_classes, d)), np.zeros(num_classes)
-    w_prev, b_prev, t = w, b, 1.0
-    for _ in range(iterations):
-        t_next = (1.0 + np.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        mix = (t - 1.0) / t_next
-        vw, vb = w + mix * (w - w_prev), b + mix * (b - b_prev)
-        residual = (_softmax(x @ vw.T + vb) - onehot) / n
-        gw, gb = residual.T @ x, residual.sum(0)
-        w_prev, b_prev, t = w, b, t_next
-        w = vw - step * gw
-        w = np.sign(w) * np.maximum(np.abs(w) - step * l1, 0.0)  # the L1 proximal step
-        b = vb - step * gb
-    return w, b
+def fit_logistic_l1(x, y, num_classes, inverse_strength, seed=0, max_iter=MAX_ITER):
+    """L1-regularised logistic regression (scikit-learn, liblinear: C times the summed
+    log-loss plus ||w||_1, the intercept penalised as a feature of constant 1, one-vs-rest
+    over the classes), as a head of ``num_classes`` logits. Returns a :class:`Fit`."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.int64)
+    model = LogisticRegression(penalty="l1", C=float(inverse_strength), solver="liblinear",
+                               max_iter=max_iter, random_state=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(x, y)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    weight = np.zeros((num_classes, x.shape[1]))
+    bias = np.full(num_classes, ABSENT_CLASS_BIAS)
+    classes = model.classes_
+    if len(classes) == 2:  # one decision function: class 1's logit against class 0's zero
+        weight[classes[1]], bias[classes[1]], bias[classes[0]] = model.coef_[0], model.intercept_[0], 0.0
+    else:
+        weight[classes], bias[classes] = model.coef_, model.intercept_
+    return Fit(weight, bias, int(np.max(model.n_iter_)), converged)
 
 
 def group_accuracies(logits, labels, groups):
@@ -83,9 +91,23 @@ class DFRResult:
     picked: float           # the inverse L1 strength chosen
     scores: dict = field(default_factory=dict)  # C -> worst-group accuracy on the selection half
     draw_size: int = 0      # images per draw (groups x the smallest group's count)
+    grid: list = field(default_factory=list)  # every C tried, in the order tried
+    solver: dict = field(default_factory=dict)  # C -> {"iterations", "converged"}; "final" too
 
 
-def dfr_fit(fit, select, num_classes, seed, grid=C_GRID, draws=10, iterations=500):
+def extend(grid, picked, added):
+    """The value to try next when ``picked`` is on the edge of ``grid`` (None: it is not,
+    or that edge was extended MAX_EXTENSIONS times). ``added``: {"weak": n, "strong": n}."""
+    if picked == max(grid) and added["weak"] < MAX_EXTENSIONS:
+        added["weak"] += 1
+        return float(f"{picked * EXTEND_FACTOR:.3g}")  # 3 significant digits: a readable key
+    if picked == min(grid) and added["strong"] < MAX_EXTENSIONS:
+        added["strong"] += 1
+        return float(f"{picked / EXTEND_FACTOR:.3g}")
+    return None
+
+
+def dfr_fit(fit, select, num_classes, seed, grid=C_GRID, draws=10, max_iter=MAX_ITER):
     """``fit``, ``select``: (features, labels, groups) of the pool and the selection half.
     Every group must be in both. Returns a :class:`DFRResult`."""
     fx, fy, fg = (np.asarray(a) for a in fit)
@@ -96,19 +118,30 @@ def dfr_fit(fit, select, num_classes, seed, grid=C_GRID, draws=10, iterations=50
     mean, std = fx.mean(0), fx.std(0) + 1e-8
     zf, zs = (fx - mean) / std, (sx - mean) / std
     rng = np.random.default_rng(seed)
-    scores = {}
-    for c in grid:
+    scores, solver, tried = {}, {}, [float(c) for c in grid]
+    added = {"weak": 0, "strong": 0}
+
+    i = 0
+    while i < len(tried):
+        c = tried[i]
         idx = balanced_draw(fg, rng)
-        w, b = fit_logistic_l1(zf[idx], fy[idx], num_classes, c, iterations)
-        scores[float(c)] = min(group_accuracies(zs @ w.T + b, sy, sg).values())
-    picked = max(scores, key=lambda c: (scores[c], -list(scores).index(c)))  # ties: the first
-    ws, bs = [], []
+        one = fit_logistic_l1(zf[idx], fy[idx], num_classes, c, seed, max_iter)
+        scores[c] = min(group_accuracies(zs @ one.weight.T + one.bias, sy, sg).values())
+        solver[str(c)] = {"iterations": one.iterations, "converged": one.converged}
+        i += 1
+        if i == len(tried):  # the whole grid scored: a pick on its edge extends it
+            picked = max(scores, key=lambda v: (scores[v], -tried.index(v)))  # ties: the first
+            more = extend(tried, picked, added)
+            if more is not None and more not in scores:
+                tried.append(more)
+    picked = max(scores, key=lambda v: (scores[v], -tried.index(v)))
+    fits = []
     for _ in range(draws):
         idx = balanced_draw(fg, rng)
-        w, b = fit_logistic_l1(zf[idx], fy[idx], num_classes, picked, iterations)
-        ws.append(w)
-        bs.append(b)
-    w, b = np.mean(ws, 0), np.mean(bs, 0)
+        fits.append(fit_logistic_l1(zf[idx], fy[idx], num_classes, picked, seed, max_iter))
+    w, b = np.mean([f.weight for f in fits], 0), np.mean([f.bias for f in fits], 0)
+    solver["final"] = {"iterations": max(f.iterations for f in fits),
+                       "converged": all(f.converged for f in fits)}
     # fold the standardisation in: w (x - m) / s + b = (w / s) x + (b - (w / s) m)
     weight = w / std
-    return DFRResult(weight, b - weight @ mean, picked, scores, len(idx))
+    return DFRResult(weight, b - weight @ mean, picked, scores, len(idx), tried, solver)

@@ -11,8 +11,11 @@ class Field:
     """One leaf of the schema: default, type and the allowed values."""
 
     def __init__(self, default, type_, help="", choices=None, nullable=False,
-                 low=None, high=None, low_open=False, item_type=None):
+                 low=None, high=None, low_open=False, item_type=None, stage=False):
         self.default = default
+        # an option of a method's stages (read by the application that runs them: jtt's
+        # first_epochs, dfr's reference), never handed to a train-step cell
+        self.stage = stage
         self.type = type_
         self.help = help
         self.choices = choices

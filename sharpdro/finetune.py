@@ -14,7 +14,7 @@ from mindspore import nn
 from .algorithms import SCRATCH_PREFIX
 from .atomic import file_sha256
 from .checkpoint import STATE_KEY, read_checkpoint
-from .models import MODELS, in_head, model_head, published_checkpoint
+from .models import in_head
 from .runtime import quiet_mindspore_log
 
 SHOWN = 5  # names listed in an error
@@ -148,28 +148,6 @@ def freeze_backbone(network, head):
             p.requires_grad = False
             frozen += 1
     return frozen
-
-
-def start_from_config(network, model_cfg, load=True):
-    """The config's start (``model.checkpoint`` or ``model.pretrained``) and ``model.freeze``
-    applied to a freshly built ``network``. Returns the LoadReport, or None when the
-    network starts from its random initialisation (or ``load`` is False: a resumed run,
-    whose weights come from its own checkpoint). ValueError for any bad input."""
-    name = model_cfg["name"]
-    head = model_head(name)
-    if model_cfg["freeze"] == "backbone" and head is None:
-        raise ValueError(f"model.freeze backbone: model {name} registers no head (classifier "
-                         "layer), so its backbone cannot be told apart")
-    path = model_cfg["checkpoint"] if load else None
-    if load and model_cfg["pretrained"]:
-        path = published_checkpoint(name)
-    report = None
-    if path:
-        options = {"name": name, **MODELS.select_options(name, model_cfg)}
-        report = load_start_weights(network, path, head, options)
-    if model_cfg["freeze"] == "backbone":
-        freeze_backbone(network, head)
-    return report
 
 
 def split_head(network, head):

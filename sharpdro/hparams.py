@@ -62,16 +62,20 @@ PASS2_SELECTED = Field(False, bool, "sharpdro_agnostic: the sharpness pass (pass
                        "of the whole batch; its BatchNorm then uses their statistics")
 
 FIRST_EPOCHS = Field(0, int, "jtt, eiil: epochs of the ERM reference model of stage 1 (0: a "
-                     "quarter of train.epochs, at least 1; below train.epochs)", low=0)
+                     "quarter of train.epochs, at least 1; below train.epochs)", low=0,
+                     stage=True)
 REFERENCE = Field(None, str, "jtt, eiil: a finished ERM run folder of the same data, model "
-                  "and seed to use as stage 1 instead of training one (its last checkpoint)",
-                  nullable=True)
+                  "and seed to use as stage 1 instead of training one (its last checkpoint); "
+                  "dfr: the finished run of the same data, model and seed whose best "
+                  "checkpoint it refits (required)", nullable=True, stage=True)
 UPWEIGHT = Field(20, int, "JTT: how often each image of the error set appears per epoch of "
-                 "stage 2 (lambda_up)", low=1)
+                 "stage 2 (lambda_up)", low=1, stage=True)
 EIIL_STEPS = Field(10000, int, "EIIL: gradient-ascent steps of the environment inference",
-                   low=1)
+                   low=1, stage=True)
 EIIL_LR = Field(0.01, float, "EIIL: Adam step size of the environment inference", low=0.0,
-                low_open=True)
+                low_open=True, stage=True)
+DRAWS = Field(10, int, "dfr: group-balanced draws whose fitted heads are averaged", low=1,
+              stage=True)
 
 HPARAMS = {
     "erm": {},
@@ -91,6 +95,7 @@ HPARAMS = {
                           "fraction": FRACTION, "tilt": TILT,
                           "sync_perturbation": SYNC_PERTURBATION,
                           "pass2_selected": PASS2_SELECTED},
+    "dfr": {"reference": REFERENCE, "draws": DRAWS},
 }
 
 
@@ -102,6 +107,13 @@ def all_hparams():
             if out.setdefault(name, field) is not field:
                 raise AssertionError(f"hyperparameter {name!r} is defined twice")
     return out
+
+
+def step_options(options):
+    """The options of ``options`` (a resolved table) that the train-step cell takes: all but
+    the stage options, which the application's stages read."""
+    fields = all_hparams()
+    return {k: v for k, v in options.items() if not fields[k].stage}
 
 
 def users(name):
@@ -121,6 +133,13 @@ def resolve(algorithm, given):
         raise ConfigError(f"algorithm {algorithm!r} takes options {list(table)}, not {unknown}")
     return {name: field.coerce(f"{algorithm}.{name}", given[name]) if name in given else field.default
             for name, field in table.items()}
+
+
+def of_section(section):
+    """The resolved options of a config's ``algorithm`` section (its name and the options of
+    every algorithm): those of the named algorithm."""
+    name = section["name"]
+    return resolve(name, {k: section[k] for k in HPARAMS.get(name, ()) if k in section})
 
 
 def markdown_table():

@@ -245,9 +245,9 @@ def test_bad_start_weights_are_one_line_and_write_nothing(source, tmp_path):
 
 
 def test_freeze_needs_a_head(source, tmp_path, monkeypatch):
-    import sharpdro.finetune as finetune
+    import callbacks.start as start
 
-    monkeypatch.setattr(finetune, "model_head", lambda name: None)
+    monkeypatch.setattr(start, "model_head", lambda name: None)
     run = str(tmp_path / "headless")
     expect_refusal(tiny(source["cache"], run, *FAST, "--model.freeze", "backbone"), run,
                    "registers no head")

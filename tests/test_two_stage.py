@@ -212,7 +212,9 @@ def test_eiil_putting_everything_in_one_environment_is_a_warning(monkeypatch):
     from callbacks import stages
 
     cfg = C.load_config(None, {"algorithm.name": "eiil"})
-    monkeypatch.setattr(stages.label_free, "eiil_environments",
+    from sharpdro import label_free
+
+    monkeypatch.setattr(label_free, "eiil_environments",
                         lambda d, steps, lr, seed: (np.zeros(len(d), np.int64), np.zeros(len(d)), 0.0))
     new, _, lines = stages.between_stages(cfg, bundle([0, 1, 1], ["x", "y"]),
                                           np.zeros((3, 2)), 0)

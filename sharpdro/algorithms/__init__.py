@@ -1,5 +1,5 @@
-"""Train-one-step cells, one registry: erm, groupdro, sam, sharpdro, sharpdro_agnostic, irm,
-vrex, cvar, jtt, eiil.
+"""The methods, one registry: the train-one-step cells erm, groupdro, sam, sharpdro,
+sharpdro_agnostic, irm, vrex, cvar; the two-stage jtt, eiil; the post-hoc dfr (protocol.py).
 
 ``create_train_step(name, network, optimizer, num_groups, **hparams)`` builds one. The
 hyperparameters' defaults, ranges and docs are the algorithm's table in
@@ -9,9 +9,10 @@ silently changes nothing.
 from .. import hparams as H
 from .base import SCRATCH_PREFIX, TrainStep
 from ..registry import import_all
+from .protocol import KINDS, ONE_STAGE, POST_HOC, TWO_STAGE, HeadFit, Inferred
 from .registry import ALGORITHMS
 
-import_all((__name__, __path__), skip=("base", "registry"))  # every cell file registers itself
+import_all((__name__, __path__), skip=("base", "registry", "protocol"))  # every cell file registers itself
 
 
 def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,
@@ -24,7 +25,10 @@ def create_train_step(name, network, optimizer, num_groups, world_size=1, group_
     groupdro and sharpdro needs (other algorithms ignore them). ``seed``: the run's seed,
     which seeds the draws of sharpdro's ``pass2_rule: sample`` (others ignore it)."""
     cls = ALGORITHMS.get(name)
-    options = H.resolve(name, hparams)
+    if cls.kind == POST_HOC:
+        raise ValueError(f"{name} is post-hoc: it trains no step; it refits the head of a "
+                         "finished run (algorithm.reference)")
+    options = H.step_options(H.resolve(name, hparams))
     if "adjustment" in options:
         options["group_counts"] = group_counts
     if "pass2_rule" in options:
@@ -42,4 +46,5 @@ def create_train_step_from_config(algorithm_cfg, network, optimizer, num_groups,
 
 
 __all__ = ["ALGORITHMS", "TrainStep", "create_train_step",
-           "create_train_step_from_config", "SCRATCH_PREFIX"]
+           "create_train_step_from_config", "SCRATCH_PREFIX", "KINDS", "ONE_STAGE", "TWO_STAGE",
+           "POST_HOC", "HeadFit", "Inferred"]

@@ -17,6 +17,7 @@ from mindspore import nn, ops, Parameter, ParameterTuple, Tensor
 
 from ..groups import group_adjustment
 from ..losses import GroupLoss, safe_mean, update_group_weights
+from .protocol import ONE_STAGE
 
 # Stable names: checkpoints and callbacks find the group state by these.
 GROUP_WEIGHTS = "group_weights"
@@ -127,7 +128,7 @@ class TrainStep(nn.Cell):
 
     # True: the update reads the group labels (refused on data without them)
     uses_group_labels = False
-    two_stage = False  # True: trained after an ERM stage 1 (jtt, eiil; see two_stage.py)
+    kind = ONE_STAGE  # how the method trains (protocol.py): jtt and eiil are two-stage
 
     def __init__(self, network, optimizer, num_groups, world_size):
         """Hyperparameters are keyword arguments of the subclasses, without defaults: their

@@ -1,0 +1,45 @@
+"""Everything train.py checks before it touches a run folder, then the run's data: the
+choices, the ignored settings, the device and ranks, the data and its evaluation sets."""
+import time
+
+from .checks import UserError, check_choices, check_evaluation_sets, warn_ignored
+
+
+def load_data(cfg, folder):
+    """-> (algorithm class, reference run or None, DataBundle, rank, world size);
+    UserError in one line for any bad input."""
+    from datasets import build_data
+    from datasets.readers import DatasetNotFoundError
+    from sharpdro.atomic import describe_os_error
+    from sharpdro.distributed import DistributedError, init_distributed
+    from sharpdro.runtime import set_context
+
+    from .run_folder import RunFolderError
+
+    try:
+        algorithm, reference = check_choices(cfg)
+        warn_ignored(cfg)
+        set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
+        rank, world = init_distributed(cfg.train.distributed)
+        if rank == 0:  # only rank 0 writes, and holds the folder
+            folder.check_free()
+        t0 = time.time()
+        data = build_data(cfg, rank, world)
+        check_evaluation_sets(data)
+    except (ValueError, DatasetNotFoundError, DistributedError, RunFolderError) as err:
+        raise UserError(str(err)) from None
+    except OSError as err:  # the cache folder: read-only, full
+        raise UserError(describe_os_error(err)) from None
+    print(describe(cfg, data, rank, world, time.time() - t0))
+    return algorithm, reference, data, rank, world
+
+
+def describe(cfg, data, rank, world, seconds):
+    """The data line of train.py's output."""
+    parallel = (f", rank {rank} of {world} ({cfg.train.batch_size // world} per rank)"
+                if world > 1 else "")
+    groups = (f"{cfg.data.corruption} at severities 0..{cfg.data.num_severity}"
+              if cfg.data.groups == "severity" else f"groups {cfg.data.groups}: "
+              + ", ".join(f"{n} ({c})" for n, c in zip(data.group_names, data.train_counts)))
+    return (f"data: {cfg.data.dataset}, {groups}, {sum(data.train_counts)} training "
+            f"images, {data.steps_per_epoch} steps/epoch ({seconds:.1f}s){parallel}")

@@ -1,0 +1,86 @@
+"""Which run a train.py command means: a new run, a resumed one (what may change on resume),
+or a finished one replaced with --overwrite; refused in one line where the folder says
+otherwise."""
+import os
+
+from sharpdro import config as C
+
+from .checks import UserError
+from .run_folder import RunFolder
+
+
+def load_run_config(args, rest):
+    """The config of ``--config`` (or of the resumed folder) with the command's overrides."""
+    try:
+        if not args.resume:
+            return C.load_config(args.config, rest)
+        if args.config:
+            raise UserError("give --resume RUN_DIR or --config, not both (a resumed run "
+                            "uses its own config.yaml)")
+        config_path = RunFolder(args.resume).file(RunFolder.CONFIG)
+        if not os.path.isfile(config_path):
+            raise UserError(f"cannot resume {args.resume}: it has no {RunFolder.CONFIG}")
+        cfg = C.load_config(config_path, rest)
+        cfg["run_dir"] = args.resume
+        return cfg
+    except C.ConfigError as err:
+        raise UserError(f"config error: {err}") from None
+
+
+def resolve_run(args, rest):
+    """-> (config, RunFolder, checkpoint to resume from or None); checks the folder."""
+    cfg = load_run_config(args, rest)
+    folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
+    last = folder.checkpoint("last")
+    in_stage1 = not folder.has_checkpoint() and folder.stage1().has_checkpoint()  # jtt, eiil
+    if args.resume:
+        if in_stage1:  # stopped in stage 1: the run's own config is what it started with
+            check_changes(C.load_config(folder.file(folder.CONFIG)), cfg)
+            return cfg, folder, None
+        if not folder.has_checkpoint():
+            raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
+                            "one after its first epoch)")
+        saved_epoch = check_resume_changes(cfg, last)
+        if folder.is_finished() and cfg.train.epochs <= saved_epoch:
+            raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
+                            "--train.epochs to train on)")
+        return cfg, folder, last
+    if not args.overwrite:
+        if folder.is_finished():
+            raise UserError(f"{folder} already holds a finished run; use --overwrite to "
+                            "replace it, or another --name/--run_dir")
+        if folder.has_checkpoint() or in_stage1:
+            raise UserError(f"{folder} holds an unfinished run; continue it with --resume "
+                            f"{folder}, or replace it with --overwrite")
+    return cfg, folder, None
+
+
+def check_resume_changes(cfg, checkpoint):
+    """Compare the resumed run's config with the one its checkpoint was trained with: keys
+    of C.RESUMABLE may change (printed), any other change is refused. Returns the
+    checkpoint's epoch."""
+    from sharpdro.checkpoint import read_run_state
+
+    try:
+        saved = read_run_state(checkpoint)
+        used = C.from_text(saved["config"], checkpoint)
+    except (ValueError, KeyError) as err:
+        raise UserError(f"cannot resume: {err}") from None
+    check_changes(used, cfg)
+    if cfg.train.epochs < saved["epoch"]:
+        raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
+                        f"{cfg.train.epochs} cannot go below it")
+    return saved["epoch"]
+
+
+def check_changes(used, cfg):
+    """Refuse a resumed config that differs from ``used`` outside C.RESUMABLE; print the
+    allowed changes."""
+    allowed, refused = C.resume_changes(used, cfg)
+    for key, (old, new) in refused.items():  # the first one
+        raise UserError(f"{key} cannot change on resume (the checkpoint was trained with "
+                        f"{old!r}, now {new!r}); a resumed run may change only "
+                        f"{', '.join(k for k in C.RESUMABLE if '.' in k)} and where it runs")
+    for key, (old, new) in allowed.items():
+        if key not in ("name", "run_dir", "output_root"):
+            print(f"resume: {key} {old!r} -> {new!r}")
