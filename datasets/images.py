@@ -9,7 +9,7 @@ Two resize rules, because the data's protocols differ:
   as the authors' ``torchvision.transforms.Resize((64, 64))`` does; their corruption
   constants and published file lists are for those pixels.
 
-Imports nothing else of the package: decoding worker processes need only this.
+Imports nothing else of the package: any reader can use it without loading the others.
 """
 import numpy as np
 
