@@ -8,7 +8,7 @@ import importlib
 
 _EXPORTS = {"DataBundle": "build", "build_data": "build", "dataset_info": "build",
             "prepare_arrays": "build",
-            # the registries, with every entry registered (build imports the readers)
+            # the registries, with every entry registered (build imports every module)
             "CORRUPTIONS": "build", "READERS": "build"}
 __all__ = sorted(_EXPORTS)
 

@@ -4,8 +4,8 @@
   (severities 1..5 in order, n each; N x H x W x C, or N x H x W for grey) and
   ``labels.npy`` (N labels, or n repeated for every severity).
 - Tiny-ImageNet-C / ImageNet-C ("folders"): ``<corruption>/<severity>/<class>/*.JPEG``;
-  classes in sorted order are labels 0..K-1 (the readers' convention), images are resized
-  to the model's side as the ImageNet-30 reader resizes.
+  classes in sorted order are labels 0..K-1 (the readers' convention), images are squashed
+  to the model's side as the ImageNet-30 reader does (``datasets/images.py``).
 
 ``open_benchmark(folder)`` finds the layout and the corruptions; ``Benchmark.sets(...)``
 yields one severity at a time (the .npy files are memory-mapped), so a 2.3 GB CIFAR-10-C
@@ -17,7 +17,8 @@ import os
 
 import numpy as np
 
-from .readers import IMAGE_EXTENSIONS, _list_class_folders, _load_resized
+from .images import EXTENSIONS, SQUASH, decode_files
+from .readers import _list_class_folders
 
 # the 15 corruptions of the benchmark, whose mean is the mCE (Hendrycks & Dietterich 2019)
 STANDARD = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
@@ -67,9 +68,9 @@ class Benchmark:
             return
         for severity in self.severities(corruption):
             root, files, labels = self._class_folders(corruption, severity, num_classes)
-            images = _load_resized(root, files, image_size)
-            if channels == 1:  # a grey model: ITU-R 601 luma, as Pillow's "L"
-                images = np.rint(images @ np.float32([0.299, 0.587, 0.114])).astype(np.uint8)[..., None]
+            # as the ImageNet-30 reader (squashed); a grey model gets Pillow's "L" (ITU-R 601 luma)
+            images = decode_files([os.path.join(root, f) for f in files], image_size, channels,
+                                  SQUASH)
             yield severity, images, labels
 
     def _class_folders(self, corruption, severity, num_classes):
@@ -139,7 +140,7 @@ def open_benchmark(folder):
     raise BenchmarkError(
         f"{folder}: no corrupted test set found; expected <corruption>.npy + labels.npy "
         "(CIFAR-10-C layout) or <corruption>/<severity>/<class>/<image> "
-        f"({', '.join(IMAGE_EXTENSIONS[:3])}; ImageNet-C layout)")
+        f"({', '.join(EXTENSIONS[:3])}; ImageNet-C layout)")
 
 
 def make_benchmark(folder, images, labels, corruptions=STANDARD, seed=0, table="default",

@@ -17,13 +17,14 @@ import numpy as np
 
 from sharpdro.groups import check_group_indices
 
-from . import folders, readers, synthetic  # noqa: F401  (registration)
+from . import readers
 from .cache import ArrayCache
 from .corruptions import check_images, corrupt, jpeg_roundtrip
-from .registry import CORRUPTIONS, GROUP_SOURCES, READERS
+from .registry import CORRUPTIONS, GROUP_SOURCES, READERS, register_all
 from .source import Source, mean_std, take
 from .split import poisson_shares, split_by_severity
 
+register_all()  # every reader module of the package, a new file included
 log = logging.getLogger(__name__)
 CHUNK = 2000  # images corrupted per call: bounds memory, drives the progress bar
 

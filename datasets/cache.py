@@ -2,6 +2,9 @@
 
 Written to a temporary name and renamed, so a crash never leaves a half-written entry;
 an entry whose file is missing, truncated or whose checksum does not match is rebuilt.
+The checksum is computed when the entry is written; a load compares only the file's size
+and modification time with the manifest's (hashing a large array at every start would read
+all of it and defeat the memory map), and hashes again only when they differ.
 """
 import hashlib
 import json
@@ -34,6 +37,16 @@ def _atomic_write(path, write):
         os.fsync(f.fileno())
 
 
+def _write_json(path, value):
+    _atomic_write(path, lambda f: f.write(json.dumps(value, indent=1).encode()))
+
+
+def _stamp(path):
+    """What a load compares with the manifest instead of hashing the file."""
+    st = os.stat(path)
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
 class ArrayCache:
     def __init__(self, root):
         self.root = root
@@ -53,8 +66,12 @@ class ArrayCache:
         try:
             with open(manifest_path) as f:
                 manifest = json.load(f)
-            if file_sha256(path) != manifest["sha256"]:
-                raise ValueError("checksum mismatch")
+            stamp = _stamp(path)
+            if any(manifest.get(k) != v for k, v in stamp.items()):
+                # changed since written (or a manifest from before stamps): the hash decides
+                if file_sha256(path) != manifest["sha256"]:
+                    raise ValueError("checksum mismatch")
+                self._refresh_stamp(manifest_path, dict(manifest, **stamp))
             array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
             if list(array.shape) != manifest["shape"] or str(array.dtype) != manifest["dtype"]:
                 raise ValueError("shape or dtype mismatch")
@@ -80,9 +97,20 @@ class ArrayCache:
     def _write_manifest(self, key, array):
         """The manifest, written last: an entry without one is absent."""
         path, manifest_path = self.paths(key)
+        # stamp before hashing: a write during the hash then shows as a newer mtime
+        stamp = _stamp(path)
         manifest = {"key": key, "shape": list(array.shape), "dtype": str(array.dtype),
-                    "sha256": file_sha256(path), "version": VERSION}
-        _atomic_write(manifest_path, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
+                    "sha256": file_sha256(path), "version": VERSION, **stamp}
+        _write_json(manifest_path, manifest)
+
+    @staticmethod
+    def _refresh_stamp(manifest_path, manifest):
+        """The verified file's new size/mtime, so the next load does not hash it again; a
+        read-only cache keeps the old manifest (the array is valid, only slower to check)."""
+        try:
+            _write_json(manifest_path, manifest)
+        except OSError as err:
+            log.info("cache manifest %s not updated (%s)", manifest_path, err)
 
     def get(self, key, build):
         array = self.load(key)

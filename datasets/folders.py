@@ -8,10 +8,11 @@
         optional group, optional split (train/val/test, or group_DRO's 0/1/2);
         other column names through data.columns {path: ..., label: ..., ...}
 
-Images (png, jpg/jpeg, bmp, tif/tiff; other files are ignored and counted) are decoded once,
-in parallel threads, into the array cache: grey or colour converted to ``data.channels``
-(default: what most images are), and made square by one rule: the shorter side is resized to
-``data.image_size`` (bilinear, antialiased) and the centre is cropped. The cache key holds
+Images (png, jpg/jpeg, bmp, tif/tiff in any case; other files are ignored and counted) are
+decoded once, in parallel, into the array cache by the one decoder (``datasets/images.py``):
+grey or colour converted to ``data.channels`` (default: what most images are), and made
+square by its ``crop`` rule: the shorter side is resized to ``data.image_size`` (bilinear,
+antialiased) and the centre is cropped. The cache key holds
 every file's path, size and modification time, so an edited folder is read again; the
 cached pixels are memory-mapped, so the process does not hold them all.
 
@@ -27,25 +28,20 @@ import os
 import numpy as np
 
 from .cache import ArrayCache, key_name
+from .images import EXTENSIONS, decode, image_header, is_image
 from .registry import READERS
 from .source import Source, Split
 
 log = logging.getLogger(__name__)
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 SPLITS = ("train", "val", "test")
 # group_DRO's metadata.csv numbers its splits
 SPLIT_VALUES = {"train": "train", "val": "val", "valid": "val", "validation": "val",
                 "test": "test", "0": "train", "1": "val", "2": "test"}
 COLUMNS = ("path", "label", "group", "split")
-GREY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 DECODE_VERSION = 1  # bump when decoding changes what it produces
 DEFAULT_SIZE_CAP = 224  # image_size null: the images' own size, at most this
 SAMPLE = 500  # headers read to choose the default size and channels
 SHOW = 5  # files named in an error
-
-
-def _is_image(name):
-    return name.lower().endswith(EXTENSIONS)
 
 
 def _listing(paths, what):
@@ -54,54 +50,6 @@ def _listing(paths, what):
 
 
 # -- decoding -----------------------------------------------------------------------------
-def _open(path):
-    from PIL import Image
-
-    return Image.open(path)
-
-
-def _grey_or_colour(img, channels):
-    """A PIL image in mode L (channels 1) or RGB (3); 16-bit grey keeps its top 8 bits."""
-    from PIL import Image
-
-    if img.mode.startswith("I") or img.mode == "F":  # 16/32-bit grey (scientific cameras)
-        values = np.asarray(img, np.float64)
-        top = 65535.0 if values.max(initial=0) > 255 else 255.0
-        img = Image.fromarray(np.clip(values * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
-    return img.convert("L" if channels == 1 else "RGB")
-
-
-def decode(path, size, channels):
-    """One image file -> (uint8 size x size x channels, whether it was smaller than size)."""
-    from PIL import Image
-
-    mode = "L" if channels == 1 else "RGB"
-    with _open(path) as img:
-        # JPEG: decode at the smallest DCT scale that keeps both sides >= size (much faster
-        # for large photographs, same result up to resampling)
-        img.draft(mode, (size, size))
-        img.load()  # a truncated file raises here
-        smaller = min(img.size) < size
-        if img.mode != mode:
-            img = _grey_or_colour(img, channels)
-        # the one rule for non-square images: the centred square, resized to size (= the
-        # shorter side resized, the centre cropped), in one resampling call
-        w, h = img.size
-        side = min(w, h)
-        left, top = (w - side) / 2, (h - side) / 2
-        img = img.resize((size, size), Image.BILINEAR, box=(left, top, left + side, top + side))
-        return np.asarray(img, np.uint8).reshape(size, size, channels), smaller
-
-
-def image_header(path):
-    """(shorter side, channels) from the file's header, or None if it cannot be opened."""
-    try:
-        with _open(path) as img:
-            return min(img.size), 1 if img.mode in GREY_MODES else 3
-    except Exception:  # noqa: BLE001  (decode reports it properly later)
-        return None
-
-
 def default_shape(paths, image_size, channels):
     """``image_size``/``channels`` as configured, or what most images are (a sample of the
     headers); the size capped at DEFAULT_SIZE_CAP."""
@@ -286,16 +234,16 @@ def _scan_split(folder):
             continue
         files = sorted(os.listdir(top_path))
         subdirs = [f for f in files if os.path.isdir(os.path.join(top_path, f))]
-        images = [f for f in files if not os.path.isdir(os.path.join(top_path, f)) and _is_image(f)]
+        images = [f for f in files if not os.path.isdir(os.path.join(top_path, f)) and is_image(f)]
         ignored += [os.path.join(top_path, f) for f in files
-                    if not os.path.isdir(os.path.join(top_path, f)) and not _is_image(f)]
+                    if not os.path.isdir(os.path.join(top_path, f)) and not is_image(f)]
         if subdirs and not images:  # <group>/<class>/*
             depths.add(2)
             for sub in subdirs:
                 sub_path = os.path.join(top_path, sub)
                 names = sorted(os.listdir(sub_path))
-                found = [n for n in names if _is_image(n) and os.path.isfile(os.path.join(sub_path, n))]
-                ignored += [os.path.join(sub_path, n) for n in names if not _is_image(n)]
+                found = [n for n in names if is_image(n) and os.path.isfile(os.path.join(sub_path, n))]
+                ignored += [os.path.join(sub_path, n) for n in names if not is_image(n)]
                 if not found:
                     empty.append(sub_path)
                 entries += [(os.path.join(sub_path, n), sub, top) for n in found]
@@ -392,7 +340,7 @@ def _csv_entries(metadata, columns):
             duplicates.append(f"{path} (lines {seen[full]} and {line})")
             continue
         seen[full] = line
-        if not _is_image(full):
+        if not is_image(full):
             ignored.append(full)
         elif not os.path.isfile(full):
             missing.append(f"{path} (line {line})")
@@ -465,7 +413,7 @@ def list_images(path, columns=None):
         for folder, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):
-                (found if _is_image(name) else ignored).append(os.path.join(folder, name))
+                (found if is_image(name) else ignored).append(os.path.join(folder, name))
         _report_ignored(ignored, path)
         names = [os.path.relpath(p, path) for p in found]
     elif os.path.isfile(path):

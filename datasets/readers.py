@@ -14,6 +14,7 @@ import numpy as np
 
 from sharpdro.atomic import atomic_path
 
+from .images import SQUASH, decode_files, is_image
 from .registry import READERS
 from .source import Source, Split, numbered
 
@@ -155,28 +156,15 @@ def read_cifar100(data_dir="data", seed=0):
 
 
 # -- ImageNet-30 (class folders, resized to 64 px) ------------------------------------------
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".JPEG", ".JPG", ".PNG")
-
-
 def _list_class_folders(root):
     classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     files, labels = [], []
     for label, name in enumerate(classes):
         for f in sorted(os.listdir(os.path.join(root, name))):
-            if f.endswith(IMAGE_EXTENSIONS):
+            if is_image(f):
                 files.append(os.path.join(name, f))
                 labels.append(label)
     return classes, files, np.asarray(labels, np.int64)
-
-
-def _load_resized(root, files, size):
-    from PIL import Image
-
-    out = np.empty((len(files), size, size, 3), np.uint8)
-    for i, f in enumerate(files):
-        with Image.open(os.path.join(root, f)) as img:
-            out[i] = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
-    return out
 
 
 @READERS.register("imagenet30", file_names=True)
@@ -190,7 +178,9 @@ def read_imagenet30(data_dir="data", seed=0, image_size=64):
     out = {}
     for split, root in roots.items():
         classes, files, labels = _list_class_folders(root)
-        out[split] = Split(_load_resized(root, files, image_size), labels, files=files)
+        # squashed to a square, as the authors' Resize((64, 64)) (datasets/images.py)
+        paths = [os.path.join(root, f) for f in files]
+        out[split] = Split(decode_files(paths, image_size, 3, SQUASH), labels, files=files)
     return Source(out["train"], out["test"], classes, default_num_per_class=1000,
                   mean=IMAGENET_MEAN, std=IMAGENET_STD)
 

@@ -105,8 +105,9 @@ def main(argv=None):
     parser.add_argument("--test_per_class", type=int, default=100, help="test images per class")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from .registry import READERS
-    from . import readers, synthetic  # noqa: F401  (registration)
+    from .registry import READERS, register_all
+
+    register_all()
 
     source = READERS.get(args.dataset)(data_dir=args.data_dir, seed=args.seed)
     folder, metadata = write_example(args.out, source, args.per_class, args.val_per_class,

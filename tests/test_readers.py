@@ -153,3 +153,33 @@ def test_imagenet30_split_reused_from_file_lists(tmp_path):
     np.testing.assert_array_equal(reused.train[0][reused.train[2] == 0],
                                   first.train[0][first.train[2] == 0])
     assert not np.array_equal(fresh.val[0][0], first.val[0][0])  # the lists, not the seed, decided
+
+
+def test_a_reader_in_a_new_file_is_registered(tmp_path):
+    """A new module in datasets/ registers its reader with no other edit. Written into a
+    copy of the package (the source tree stays untouched while other tests import it) and
+    imported in a subprocess (this process's registry stays as it is)."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(readers.__file__)))
+    package = tmp_path / "datasets"
+    shutil.copytree(os.path.join(repo, "datasets"), package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "myreader.py").write_text(
+        "from .registry import READERS\n\n\n"
+        "@READERS.register('mine', options=('image_size', 'channels'))\n"
+        "def read_mine(data_dir=None, seed=0, image_size=None, channels=None):\n"
+        "    raise NotImplementedError\n")
+    code = ("import datasets, sys; from datasets import READERS; "
+            "assert datasets.__file__.startswith(sys.argv[1]), datasets.__file__; "
+            "print(' '.join(READERS.names())); print(READERS.options('mine'))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), repo]))
+    out = subprocess.run([sys.executable, "-c", code, str(package)], cwd=str(tmp_path), env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    names, options = out.stdout.splitlines()[-2:]
+    assert names.split() == sorted(["cifar10", "cifar100", "csv", "fashion_mnist",
+                                    "image_folder", "imagenet30", "mine", "synthetic"])
+    assert options == "('image_size', 'channels')"
