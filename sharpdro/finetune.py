@@ -8,16 +8,11 @@ import json
 import os
 from dataclasses import dataclass, field
 
-import mindspore as ms
 from mindspore import nn
 
-from .algorithms import SCRATCH_PREFIX
 from .atomic import file_sha256
-from .checkpoint import STATE_KEY, read_checkpoint
+from .checkpoint import STATE_KEY, load_matching, read_checkpoint
 from .models import in_head
-from .runtime import quiet_mindspore_log
-
-SHOWN = 5  # names listed in an error
 
 
 def get_head(network, head):
@@ -79,7 +74,7 @@ def _trained_with(saved):
 
 def load_start_weights(network, path, head=None, model_options=None):
     """Initialise ``network`` from the checkpoint at ``path``, matching parameters by name
-    and shape.
+    and shape (``sharpdro.checkpoint.load_matching`` in mode "start"):
 
     - The head (attribute path ``head``) is left as initialised where the file's head has
       another class count (or the file has none).
@@ -101,35 +96,8 @@ def load_start_weights(network, path, head=None, model_options=None):
                   if k in trained_with and trained_with[k] != v]
         if differ:
             raise ValueError(f"{path} was trained with another model ({'; '.join(differ)})")
-    report = LoadReport(path, file_sha256(path), trained_with=trained_with or {})
-    values, problems = {}, []
-    for p in network.get_parameters():
-        name, want = p.name, tuple(p.shape)
-        have = tuple(saved[name].shape) if name in saved else None
-        if have == want:
-            values[name] = saved[name]
-            report.loaded.append(name)
-        elif in_head(name, head) and (have is None or have[1:] == want[1:]):
-            report.reinitialised.append(name)  # class count differs: keep the new init
-        elif (have is not None and len(want) == 4 and want[1] == 1 and have[1] == 3
-              and have[0] == want[0] and have[2:] == want[2:]):
-            summed = saved[name].asnumpy().sum(axis=1, keepdims=True)
-            values[name] = ms.Parameter(ms.Tensor(summed), name=name)
-            report.adapted.append(name)
-        else:
-            problems.append(f"{name}: " + ("not in the file" if have is None else
-                                           f"{have} in the file, {want} in the model"))
-    if problems:
-        total = len(list(network.get_parameters()))
-        raise ValueError(f"{path} does not fit this model ({len(problems)} of {total} "
-                         "parameters; a checkpoint of another architecture?): "
-                         + "; ".join(problems[:SHOWN]) + ("; ..." if len(problems) > SHOWN else ""))
-    own = {p.name for p in network.get_parameters()}
-    report.skipped = sorted(k for k in saved if k not in own and k != STATE_KEY
-                            and not k.startswith(SCRATCH_PREFIX))
-    with quiet_mindspore_log():  # it warns of the re-initialised head, reported above
-        ms.load_param_into_net(network, values, strict_load=False)
-    return report
+    match = load_matching(network, saved, path, "start", head)
+    return LoadReport(path, file_sha256(path), trained_with=trained_with or {}, **vars(match))
 
 
 def freeze_backbone(network, head):

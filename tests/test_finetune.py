@@ -91,6 +91,38 @@ def test_another_architecture_is_refused_listing_names(resnet_file):
         np.testing.assert_array_equal(p.asnumpy(), before[p.name])
 
 
+
+def test_eval_resume_and_start_refuse_another_architecture_in_one_format(tmp_path):
+    """The three loaders share one matcher (sharpdro/checkpoint.py load_matching): a
+    small_cnn training checkpoint loaded into a wrn gives the same one-line error for eval
+    (strict), resume (strict, optimizer state left out) and as start weights."""
+    from sharpdro.checkpoint import load_network_weights, load_train_state, save_train_state
+    from sharpdro.finetune import load_start_weights
+
+    path = str(tmp_path / "small_cnn.ckpt")
+    save_train_state(fresh_params("small_cnn", 3, 1, seed=1), path, {"epoch": 1, "step": 4})
+    net = fresh_params("wrn", 3, 1)
+    before = {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+    saved = values(path)
+    wrong = [p.name for p in net.get_parameters()
+             if p.name not in saved or saved[p.name].shape != tuple(p.shape)]
+    messages = []
+    for load in (lambda: load_network_weights(net, path), lambda: load_train_state(net, path),
+                 lambda: load_start_weights(net, path, head="fc")):
+        with pytest.raises(ValueError) as err:
+            load()
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] == messages[2], messages
+    message = messages[0]
+    assert "\n" not in message
+    assert message.startswith(f"checkpoint {path} does not fit this model ({len(wrong)} of "
+                              f"{len(before)} parameters; a checkpoint of another architecture?): "
+                              f"{wrong[0]}: not in the file; {wrong[1]}: not in the file; ")
+    assert message.endswith(f"; ... ({len(wrong) - 5} more)")
+    assert [part.split(":")[0] for part in message.split("): ", 1)[1].split("; ")[:5]] == wrong[:5]
+    for p in net.get_parameters():  # untouched
+        np.testing.assert_array_equal(p.asnumpy(), before[p.name])
+
 def test_freeze_backbone_leaves_only_the_head_trainable():
     from sharpdro.finetune import freeze_backbone
 
