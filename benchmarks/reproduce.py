@@ -65,11 +65,12 @@ def check(args, overrides):
                 raise SystemExit(f"unknown method {label!r} (valid: {', '.join(known)})")
         for t in args.tables:  # a post-hoc row needs its source row
             for m in args.methods:
-                if m in POST_HOC and m in COMPARISON[t] and POST_HOC[m] not in args.methods:
-                    raise SystemExit(f"method {m!r} starts from {POST_HOC[m]!r}'s runs: "
+                origin = source_row(t, m) if m in COMPARISON[t] else None
+                if origin is not None and origin not in args.methods:
+                    raise SystemExit(f"method {m!r} starts from {origin!r}'s runs: "
                                      f"add it to --methods")
         algorithms = sorted({COMPARISON[t][m][0] for t in args.tables for m in args.methods
-                             if m in COMPARISON[t] and m not in POST_HOC})
+                             if m in COMPARISON[t]})
     for name in algorithms:
         if name not in ALGORITHMS.names():
             hint = closest(name, ALGORITHMS.names())
@@ -87,16 +88,11 @@ def check(args, overrides):
     return algorithms, seeds, cfg, name
 
 
-def run_one(config, run_dir, algorithm, seed, overrides, source=None):
-    """Train (or resume, or skip) one run in its own process; returns seconds spent.
-    ``source``: the run a post-hoc method (DFR) starts from."""
+def run_one(config, run_dir, algorithm, seed, overrides):
+    """Train (or resume, or skip) one run in its own process; returns seconds spent."""
     folder = RunFolder(run_dir)
     if folder.is_finished():
         return 0.0
-    if source is not None:
-        cmd = ["-m", f"benchmarks.{algorithm}", "--run", source, "--out", run_dir,
-               "--export_mindir", "false", "--overwrite"]
-        return call(cmd, run_dir, algorithm, seed)
     if folder.has_checkpoint():
         cmd = ["--resume", run_dir]
     else:
@@ -192,6 +188,7 @@ def plot(path, name, results, algorithms):
 # validation accuracy, and seeds 0..n run at the picked value; everything else is the
 # config's. ERM and ERM + balanced have no hyperparameter of their own: one value.
 # label -> (algorithm, fixed overrides, hyperparameter, grid)
+REFERENCE = "algorithm.reference"  # a row's fixed option naming the row it starts from
 COMPARISON = {
     "with_labels": {
         "erm": ("erm", {}, None, (None,)),
@@ -210,11 +207,11 @@ COMPARISON = {
                                (0.02, 0.05, 0.1)),
         "sharpdro+subset0.5": ("sharpdro", {"algorithm.pass2_fraction": 0.5}, "rho",
                                (0.02, 0.05, 0.1)),
-        # DFR refits the last layer of another method's run of the same seed (POST_HOC,
-        # benchmarks/dfr.py); its L1 strength is chosen inside, on half of the validation
-        # set, as the recipe says
-        "dfr": ("dfr", {}, None, (None,)),
-        "sharpdro+dfr": ("dfr", {}, None, (None,)),
+        # DFR refits the last layer of another row's run of the same seed (its
+        # algorithm.reference names that row; see source_row); its L1 strength is chosen
+        # inside, on half of the validation set, as the recipe says
+        "dfr": ("dfr", {REFERENCE: "erm"}, None, (None,)),
+        "sharpdro+dfr": ("dfr", {REFERENCE: "sharpdro"}, None, (None,)),
     },
     "label_free": {
         "erm": ("erm", {}, None, (None,)),
@@ -230,9 +227,6 @@ COMPARISON = {
                                      "rho", (0.02, 0.05, 0.1)),
     },
 }
-# post-hoc row -> the row whose runs it starts from (same seed, at that row's picked value);
-# the source row comes first in its table
-POST_HOC = {"dfr": "erm", "sharpdro+dfr": "sharpdro"}
 # The cost column: each row's train step time relative to ERM's, from the train_log.csv of
 # a short timing run per row (its picked value, the first seed, evaluation cut to one batch)
 # run back to back in the sweep; the first logged interval (graph compilation, first data)
@@ -258,24 +252,29 @@ def value_folder(runs_root, table, label, value):
 
 
 def method_runs(table, label, seeds, runs_root, picks=None):
-    """[(value, seed, run folder, algorithm, train.py overrides, source run or None)] of one
-    row's grid; a post-hoc row's source is its source row's run at the picked value
-    (``picks``: (table, label) -> (value, grid))."""
+    """[(value, seed, run folder, algorithm, train.py overrides)] of one row's grid; a row
+    with a source row (source_row) refers to that row's run of the same seed at its picked
+    value (``picks``: (table, label) -> (value, grid))."""
     algorithm, fixed, key, grid = COMPARISON[table][label]
-    extra = fixed_args(fixed)
+    origin = source_row(table, label)
+    extra = fixed_args({k: v for k, v in fixed.items() if k != REFERENCE})
     out = []
     for value in grid:
         folder = value_folder(runs_root, table, label, value)
         more = [] if key is None else [f"--algorithm.{key}", str(value)]
         for seed in seeds:
-            source = None
-            if label in POST_HOC:
-                origin = POST_HOC[label]
-                source = os.path.join(value_folder(runs_root, table, origin,
-                                                   picks[table, origin][0]), f"seed{seed}")
+            if origin is not None:
+                more = [f"--{REFERENCE}", os.path.join(value_folder(
+                    runs_root, table, origin, picks[table, origin][0]), f"seed{seed}")]
             out.append((value, seed, os.path.join(folder, f"seed{seed}"), algorithm,
-                        extra + more, source))
+                        extra + more))
     return out
+
+
+def source_row(table, label):
+    """The row whose runs ``label``'s runs start from (its fixed algorithm.reference), or
+    None; that row comes first in its table."""
+    return COMPARISON[table][label][1].get(REFERENCE)
 
 
 def step_seconds(run_dir):
@@ -296,7 +295,7 @@ def step_seconds(run_dir):
 def cost_run(args, overrides, table, label, value, runs_root):
     """Seconds per step of ``label`` at ``value`` (see COST_STEPS): a timing run in
     <runs_root>/<label>/cost, trained if missing. Post-hoc rows: their source's."""
-    if label in POST_HOC:
+    if source_row(table, label) is not None:
         return None
     algorithm, fixed, key, _ = COMPARISON[table][label]
     run_dir = os.path.join(runs_root, label, "cost")
@@ -334,17 +333,18 @@ def compare(args, overrides, tables, seeds, name, runs_root):
     start = time.time()
 
     def train(runs):
-        for value, seed, run_dir, algorithm, extra, source in runs:
+        for value, seed, run_dir, algorithm, extra in runs:
             print(f"{run_dir}", flush=True)
-            spent = run_one(args.config, run_dir, algorithm, seed, overrides + extra, source)
+            spent = run_one(args.config, run_dir, algorithm, seed, overrides + extra)
             print(f"    {'skipped (done)' if spent == 0 else f'{spent:.0f}s'}; sweep "
                   f"{time.time() - start:.0f}s", flush=True)
 
     picks = {}
     for table, labels in plan.items():
         for label in labels:
-            if label in POST_HOC and (table, POST_HOC[label]) not in picks:
-                print(f"{table} {label}: {POST_HOC[label]} has no pick; left out")
+            origin = source_row(table, label)
+            if origin is not None and (table, origin) not in picks:
+                print(f"{table} {label}: {origin} has no pick; left out")
                 continue
             runs = method_runs(table, label, [first], runs_root, picks)
             if not args.report_only:
@@ -391,9 +391,9 @@ def add_costs(args, overrides, report, picks, runs_root):
                 seconds[label] = cost_run(args, overrides, table, label, picks[table, label][0],
                                           runs_root)
     erm = seconds.get("erm")
-    for rows in report["tables"].values():
+    for table, rows in report["tables"].items():
         for label, row in rows.items():
-            t = seconds.get(POST_HOC.get(label, label))
+            t = seconds.get(source_row(table, label) or label)
             row["step_seconds"] = t
             row["cost"] = t / erm if t is not None and erm else None
 

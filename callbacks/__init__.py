@@ -1,5 +1,7 @@
 """The run layer: the run folder and small single-purpose ``mindspore.train.Callback``s
 used by train.py, and the command-line plumbing of eval.py and export.py."""
+import datasets  # noqa: F401  (the readers' options join the config schema on import)
+
 from .checkpoint import Checkpointer
 from .interrupt import Interrupt
 from .evaluation import SeverityEval, evaluate_by_severity, format_table, markdown_table

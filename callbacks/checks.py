@@ -98,10 +98,15 @@ def check_evaluation_sets(data):
                          "data.val_fraction)")
 
 
-def same_data_model_seed(cfg, path, where=("data.data_dir", "data.cache_dir")):
+# data keys that may differ between a reference run and this one: where the data is read
+# or cached, and how training draws from it (not what the images and groups are)
+NOT_THE_DATA = ("data.data_dir", "data.cache_dir", "data.sampler", "data.random_crop")
+
+
+def same_data_model_seed(cfg, path, where=NOT_THE_DATA):
     """``path``: a finished run folder of the same data, model and seed as ``cfg`` (keys
-    ``where`` may differ: where the data is read or cached). Returns (RunFolder, its
-    config); ValueError in one line saying what is wrong or which setting differs."""
+    ``where`` may differ). Returns (RunFolder, its config); ValueError in one line saying
+    what is wrong or which setting differs."""
     from .run_folder import RunFolder
 
     ref = RunFolder(path)

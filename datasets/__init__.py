@@ -1,10 +1,14 @@
 """The data layer: readers, corruptions, the photon-limited split and pipelines.
 
-Knows nothing about training; imports only ``sharpdro.registry``/``groups``/``atomic`` (no
-MindSpore-dependent parts of ``sharpdro``). The names below are imported on first use, so
-that a worker process that needs one module (the image decoder) does not load them all.
+Knows nothing about training; imports only ``sharpdro.registry``/``groups``/``atomic``/
+``field``/``config`` (no MindSpore-dependent parts of ``sharpdro``). The names below are
+imported on first use, so that a worker process that needs one module (the image decoder)
+does not load them all; the registries' module is imported now, so that importing the
+package adds the readers' options to the config schema (datasets/registry.py).
 """
 import importlib
+
+from . import registry  # noqa: F401
 
 _EXPORTS = {"DataBundle": "build", "build_data": "build", "dataset_info": "build",
             "prepare_arrays": "build",

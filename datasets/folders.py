@@ -27,9 +27,11 @@ import os
 
 import numpy as np
 
+from sharpdro.field import Field
+
 from .cache import ArrayCache, key_name
 from .images import EXTENSIONS, decode, image_header, is_image
-from .registry import READERS
+from .registry import CHANNELS, IMAGE_SIZE, READERS, SKIP_UNREADABLE
 from .source import Source, Split
 
 log = logging.getLogger(__name__)
@@ -259,8 +261,8 @@ def _scan_split(folder):
     return entries, depths.pop() if depths else 1, ignored
 
 
-@READERS.register("image_folder", options=("image_size", "channels", "skip_unreadable"),
-                  file_names=True)
+@READERS.register("image_folder", file_names=True, options={
+    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE})
 def read_image_folder(data_dir="data", seed=0, image_size=None, channels=None,
                       skip_unreadable=False, cache_dir="cache"):
     """ROOT/{train,val,test}/[<group>/]<class>/* (val optional)."""
@@ -355,8 +357,12 @@ def _csv_entries(metadata, columns):
     return {s: e for s, e in entries.items() if e}, with_groups, base
 
 
-@READERS.register("csv", options=("metadata", "columns", "image_size", "channels",
-                                  "skip_unreadable"), file_names=True)
+@READERS.register("csv", file_names=True, options={
+    "metadata": Field(None, str, "csv: the metadata CSV (columns path, label, optional group "
+                      "and split)"),
+    "columns": Field({}, dict, "csv: column names for the roles path, label, group, split "
+                     "where they differ, e.g. {label: y, group: place}"),
+    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE})
 def read_csv(data_dir=None, seed=0, metadata=None, columns=None, image_size=None, channels=None,
              skip_unreadable=False, cache_dir="cache"):
     """A metadata CSV (module docstring). Without a split column every row is training data

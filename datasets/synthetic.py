@@ -6,7 +6,9 @@ hurts. Pools: 600 training and 100 test images per class.
 """
 import numpy as np
 
-from .registry import READERS
+from sharpdro.field import Field
+
+from .registry import CHANNELS, IMAGE_SIZE, READERS
 from .source import Source, Split, numbered
 
 TRAIN_PER_CLASS, TEST_PER_CLASS = 600, 100
@@ -33,7 +35,9 @@ def _images(templates, per_class, rng):
     return Split(images, labels)
 
 
-@READERS.register("synthetic", options=("image_size", "channels", "num_classes"))
+@READERS.register("synthetic", options={
+    "image_size": IMAGE_SIZE, "channels": CHANNELS,
+    "num_classes": Field(None, int, "synthetic data only: classes (null = 10)", low=2)})
 def read_synthetic(data_dir=None, image_size=None, channels=None, num_classes=None, seed=0):
     """-> Source (images N x H x W x C uint8). ``data_dir`` unused; None (the config's null)
     takes the default 32 px, 3 channels, 10 classes."""

@@ -1,5 +1,11 @@
 """Run configuration: a typed schema, YAML files and command-line overrides.
 
+The schema is :data:`BASE_SCHEMA` plus the options that registries declare where their
+entries are registered: the ``model`` section gets every model's (``sharpdro/models``), the
+``data`` section every dataset reader's (the ``datasets`` package adds its registry with
+``add_option_source`` when imported), the ``algorithm`` section every algorithm's
+hyperparameters (``sharpdro/hparams.py``). ``SCHEMA`` and ``LEAVES`` are built on first use.
+
 A config file is YAML with the sections of :data:`SCHEMA`; anything it leaves out takes
 the default. Overrides come from the command line as ``--section.key value`` or
 ``--section.key=value``; a key whose name is unique across sections may drop its section
@@ -30,7 +36,7 @@ GROUP_SAMPLERS = ("group_balanced", "class_group_balanced")  # need group labels
 SAMPLERS = ("permutation", "replacement") + GROUP_SAMPLERS  # datasets/pipeline.py draws them
 
 
-SCHEMA = {
+BASE_SCHEMA = {
     "name": Field(None, str, "run name; default <algorithm>-<dataset>-<timestamp>"),
     "seed": Field(0, int, "seeds the data split, the noise, the weights and the data order", low=0),
     "device_target": Field("CPU", str, "MindSpore device", choices=DEVICE_TARGETS),
@@ -52,15 +58,9 @@ SCHEMA = {
                         "'none': no group labels (the label-free erm, sam, cvar, jtt, eiil, "
                         "sharpdro_agnostic)",
                         choices=GROUP_SOURCES),
-        "metadata": Field(None, str, "csv: the metadata CSV (columns path, label, optional "
-                          "group and split)"),
-        "columns": Field({}, dict, "csv: column names for the roles path, label, group, split "
-                         "where they differ, e.g. {label: y, group: place}"),
         "val_fraction": Field(0.1, float, "where the data has no validation (or test) split: "
                               "the share carved from the training images, stratified by class "
                               "and group", low=0.0, high=0.9, low_open=True),
-        "skip_unreadable": Field(False, bool, "image_folder/csv: skip unreadable or truncated "
-                                 "image files (counted) instead of stopping"),
         "corruption": Field("gaussian_noise", str, "corruption applied at severities 1..S"),
         "num_severity": Field(5, int, "S: severities 1..S plus clean 0 make S+1 groups",
                               low=1, high=5),
@@ -71,14 +71,6 @@ SCHEMA = {
         "val_per_class": Field(None, int, "validation images per class: null = all the "
                                "training images not in the training set (SPEC); a cap "
                                "makes frequent evaluation cheaper", low=1),
-        # the built-in datasets' shapes come from their files
-        "image_size": Field(None, int, "synthetic, image_folder, csv: image side in pixels "
-                            "(synthetic: null = 32; own images: null = their most common "
-                            "shorter side, at most 224; shorter side resized, centre cropped)",
-                            low=4),
-        "channels": Field(None, int, "synthetic, image_folder, csv: channels (synthetic: null "
-                          "= 3; own images: 1 or 3, null = what most images are)", low=1),
-        "num_classes": Field(None, int, "synthetic data only: classes (null = 10)", low=2),
         "corruption_table": Field("default", str, "corruption constants: 'default' (CIFAR-10-C "
                                   "up to 32 px, Tiny-ImageNet-C above) or the harsher "
                                   "'imagenet_c'", choices=CORRUPTION_TABLES),
@@ -102,8 +94,6 @@ SCHEMA = {
     },
     "model": {
         "name": Field("small_cnn", str, "model registry name"),
-        "depth": Field(28, int, "WideResNet depth (6n + 4)", low=10),
-        "widen_factor": Field(2, int, "WideResNet width multiplier", low=1),
         "checkpoint": Field(None, str, "start from this MindSpore checkpoint (a mindcv one of "
                             "the same architecture, or a best.ckpt/last.ckpt of one of our "
                             "runs): matched by name and shape, the head re-initialised for "
@@ -218,12 +208,50 @@ def _leaves(schema, prefix=""):
             yield path, value
 
 
-LEAVES = dict(_leaves(SCHEMA))
-SECTIONS = {path.rsplit(".", 1)[0] for path in LEAVES if "." in path}
+_SOURCES = {}  # section -> [function returning {key: Field}]: the registries' options
+_BUILT = {}    # the schema and its leaves, once built
+
+
+def add_option_source(section, fields):
+    """Add the options ``fields()`` returns ({key: Field}) to ``section`` of the schema: a
+    registry's (the datasets package adds its readers' this way)."""
+    _SOURCES.setdefault(section, []).append(fields)
+    _BUILT.clear()
+
+
+def schema():
+    """The whole schema: BASE_SCHEMA with every registered source's options."""
+    if not _BUILT:
+        from .models import MODELS  # MindSpore loads here: after configure_process
+
+        out = {k: dict(v) if isinstance(v, dict) else v for k, v in BASE_SCHEMA.items()}
+        for section, sources in [("model", [MODELS.fields])] + list(_SOURCES.items()):
+            for fields in sources:
+                for key, field in fields().items():
+                    if out[section].setdefault(key, field) is not field:
+                        raise AssertionError(f"config key {section}.{key} is declared twice")
+        _BUILT.update(schema=out, leaves=dict(_leaves(out)))
+    return _BUILT["schema"]
+
+
+def leaves():
+    """{dotted key: Field} of every leaf of the schema."""
+    schema()
+    return _BUILT["leaves"]
+
+
+def __getattr__(name):  # SCHEMA, LEAVES, SECTIONS: built on first use
+    if name == "SCHEMA":
+        return schema()
+    if name == "LEAVES":
+        return leaves()
+    if name == "SECTIONS":
+        return {path.rsplit(".", 1)[0] for path in leaves() if "." in path}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def defaults():
-    return _build(SCHEMA, {}, "")
+    return _build(schema(), {}, "")
 
 
 def _unknown(key, valid):
@@ -238,7 +266,8 @@ def _build(schema, values, prefix):
                           f"got {type(values).__name__}")
     for key in values:
         if key not in schema:
-            raise _unknown(f"{prefix}{key}", [p for p in LEAVES] + sorted(SECTIONS))
+            raise _unknown(f"{prefix}{key}", list(leaves()) + sorted(
+                {path.rsplit(".", 1)[0] for path in leaves() if "." in path}))
     out = Config()
     for key, field in schema.items():
         path = f"{prefix}{key}"
@@ -251,14 +280,14 @@ def _build(schema, values, prefix):
 
 def resolve_key(key):
     """Full dotted path for ``key``: itself, or the one leaf whose last part it is."""
-    if key in LEAVES:
+    if key in leaves():
         return key
-    matches = [path for path in LEAVES if path.rsplit(".", 1)[-1] == key]
+    matches = [path for path in leaves() if path.rsplit(".", 1)[-1] == key]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
         raise ConfigError(f"config key {key!r} is ambiguous: use one of {matches}")
-    raise _unknown(key, list(LEAVES))
+    raise _unknown(key, list(leaves()))
 
 
 def parse_overrides(args):
@@ -310,7 +339,7 @@ def load_config(path=None, overrides=None):
         node[parts[-1]] = value
     if isinstance(values.get("protocol"), str) and isinstance(values.get("data", {}), dict):
         apply_protocol(values)
-    cfg = _build(SCHEMA, values, "")  # unknown keys and types first: the likelier mistake
+    cfg = _build(schema(), values, "")  # unknown keys and types first: the likelier mistake
     if path is not None:
         missing = [key for key in REQUIRED_IN_FILE if not _has(values, key)]
         if missing:
@@ -344,7 +373,7 @@ RESUMABLE = ("train.epochs", "train.max_steps", "optim.lr", "train.eval_every",
 
 def flat(cfg):
     """{dotted key: value} of a config, one entry per schema leaf."""
-    return {path: _get(cfg, path) for path in LEAVES}
+    return {path: _get(cfg, path) for path in leaves()}
 
 
 def from_text(text, where):
@@ -353,12 +382,12 @@ def from_text(text, where):
         values = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{where}: the config is not valid YAML: {err}") from None
-    return _build(SCHEMA, values, "")
+    return _build(schema(), values, "")
 
 
 def from_dict(values):
     """A config from a nested dict (another config's ``to_dict()``, changed)."""
-    return _build(SCHEMA, copy.deepcopy(values), "")
+    return _build(schema(), copy.deepcopy(values), "")
 
 
 def resume_changes(saved, cfg):
@@ -366,7 +395,7 @@ def resume_changes(saved, cfg):
     the checkpoint's config ``saved`` and the resumed run's ``cfg``, split by
     :data:`RESUMABLE`."""
     old, new = flat(saved), flat(cfg)
-    changed = {k: (old[k], new[k]) for k in LEAVES if old[k] != new[k]}
+    changed = {k: (old[k], new[k]) for k in leaves() if old[k] != new[k]}
     return ({k: v for k, v in changed.items() if k in RESUMABLE},
             {k: v for k, v in changed.items() if k not in RESUMABLE})
 
@@ -391,4 +420,4 @@ def describe():
         return f" [{', '.join(users(key))}]" if section == "algorithm" and key != "name" else ""
 
     return "\n".join(f"  --{path} (default {field.default!r}): {field.help}{used_by(path)}"
-                     for path, field in LEAVES.items())
+                     for path, field in leaves().items())

@@ -1,7 +1,10 @@
 """A name -> builder registry, one instance per kind (models, algorithms, ...).
 
 Each entry declares the config options it reads, so a caller can hand it a whole config
-section and the entry sees only its own keys.
+section and the entry sees only its own keys. An option is declared where its entry is
+registered, as a ``Field`` (type, default, range, help): the config schema's section of the
+registry is built from them (``fields``), so a new model or reader with a new option is
+its one file. Several entries share an option by passing the same Field object.
 """
 import difflib
 import importlib
@@ -18,18 +21,31 @@ class Registry:
     def __init__(self, kind):
         self.kind = kind
         self._entries = {}
+        self._fields = {}
         self._traits = {}
 
     def register(self, name, options=(), **traits):
-        """Decorator: register ``fn`` under ``name``; ``options`` are the config keys it takes;
-        ``traits`` are facts about the entry that callers may ask (``trait``)."""
+        """Decorator: register ``fn`` under ``name``. ``options``: the config keys it takes,
+        as {key: Field} (declared here) or key names (declared in the config schema or by
+        another entry); ``traits`` are facts about the entry that callers may ask (``trait``)."""
         def deco(fn):
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = (fn, tuple(options))
+            self._fields[name] = dict(options) if isinstance(options, dict) else {}
             self._traits[name] = dict(traits)
             return fn
         return deco
+
+    def fields(self):
+        """{key: Field} of every option declared by an entry (one Field per key)."""
+        out = {}
+        for name, declared in self._fields.items():
+            for key, field in declared.items():
+                if out.setdefault(key, field) is not field:
+                    raise ValueError(f"{self.kind} option {key!r} is declared twice (by "
+                                     f"{name} and another entry): share one Field")
+        return out
 
     def trait(self, name, key, default=None):
         """A trait the entry was registered with (``register(..., key=value)``)."""

@@ -8,6 +8,7 @@ sys.path.insert(0, ROOT)
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 import mindspore as ms  # noqa: E402
+import datasets  # noqa: E402,F401  (the readers' options join the config schema)
 import pytest  # noqa: E402
 
 MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}

@@ -149,20 +149,21 @@ def test_the_comparison_picks_on_seed_0_validation_and_reports_the_grid(tmp_path
 
 
 def test_the_dfr_rows_refit_their_source_run_of_the_same_seed(tmp_path, monkeypatch):
-    """dfr starts from ERM's run, sharpdro+dfr from SharpDRO's at its picked rho."""
+    """dfr starts from ERM's run, sharpdro+dfr from SharpDRO's at its picked rho: train.py
+    with --algorithm.reference, like any run."""
     calls = []
     monkeypatch.setattr(reproduce, "call", lambda cmd, *rest: calls.append(cmd) or 1.0)
     root = str(tmp_path / "runs")
     picks = {("with_labels", "erm"): (None, {}), ("with_labels", "sharpdro"): (0.05, {})}
     for label, source in [("dfr", os.path.join(root, "erm", "default", "seed2")),
                           ("sharpdro+dfr", os.path.join(root, "sharpdro", "rho=0.05", "seed2"))]:
-        [(_, seed, run_dir, algorithm, extra, src)] = reproduce.method_runs(
+        [(_, seed, run_dir, algorithm, extra)] = reproduce.method_runs(
             "with_labels", label, [2], root, picks)
-        assert src == source and algorithm == "dfr"
-        assert reproduce.run_one("configs/quickstart.yaml", run_dir, algorithm, seed, extra,
-                                 src) == 1.0
-        assert calls[-1] == ["-m", "benchmarks.dfr", "--run", source, "--out", run_dir,
-                             "--export_mindir", "false", "--overwrite"]
+        assert extra == ["--algorithm.reference", source] and algorithm == "dfr"
+        assert reproduce.run_one("configs/quickstart.yaml", run_dir, algorithm, seed, extra) == 1.0
+        assert calls[-1][1:] == ["--config", "configs/quickstart.yaml", "--run_dir", run_dir,
+                                 "--overwrite", "--algorithm.name", "dfr", "--seed", "2",
+                                 "--algorithm.reference", source]
 
 
 def test_a_post_hoc_row_needs_its_source_row():

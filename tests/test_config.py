@@ -92,7 +92,7 @@ def test_short_keys_and_ambiguity(monkeypatch):
     from sharpdro import config
 
     assert parse_overrides(["--name", "x"]) == {"name": "x"}  # exact path wins over model.name
-    monkeypatch.setattr(config, "LEAVES", {"a.depth": None, "b.depth": None})
+    monkeypatch.setattr(config, "leaves", lambda: {"a.depth": None, "b.depth": None})
     with pytest.raises(ConfigError, match="ambiguous"):
         config.resolve_key("depth")
 

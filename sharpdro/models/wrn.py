@@ -2,6 +2,7 @@
 from mindspore import nn, ops
 from mindspore.common.initializer import HeNormal, XavierNormal, Zero
 
+from ..field import Field
 from .registry import MODELS
 
 LEAKY_SLOPE = 0.1
@@ -88,6 +89,8 @@ class WideResNet(nn.Cell):
         return self.fc(ops.mean(x, axis=(2, 3)))
 
 
-@MODELS.register("wrn", options=("depth", "widen_factor"), head="fc")
+@MODELS.register("wrn", head="fc", options={
+    "depth": Field(28, int, "WideResNet depth (6n + 4)", low=10),
+    "widen_factor": Field(2, int, "WideResNet width multiplier", low=1)})
 def wrn(num_classes, in_channels=3, depth=28, widen_factor=2):
     return WideResNet(num_classes, in_channels, depth, widen_factor)
