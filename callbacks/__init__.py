@@ -1,5 +1,6 @@
 """The run layer: the run folder and small single-purpose ``mindspore.train.Callback``s
-used by train.py, and the command-line plumbing of eval.py and export.py."""
+used by train.py; the command-line plumbing of eval.py and export.py (entry) and what
+eval.py's modes do (accuracy, predict, photon_sweep, benchmark_report)."""
 from .checkpoint import Checkpointer
 from .interrupt import Interrupt
 from .evaluation import SeverityEval, evaluate_by_severity, format_table, markdown_table
