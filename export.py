@@ -17,21 +17,9 @@ import sys
 
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
-from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, input_contract,
-                           owning_run, parse_checkpoint_args)
+from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, image_shape,
+                           input_contract, output_base, parse_checkpoint_args, set_device)
 from sharpdro.deploy import SUFFIX
-from sharpdro.runtime import set_context
-
-
-def output_base(args):
-    if args.file:
-        return args.file
-    stem = os.path.splitext(os.path.basename(args.ckpt))[0]
-    folder = args.folder or owning_run(args.ckpt)
-    if folder is None:
-        return os.path.join(os.path.dirname(os.path.abspath(args.ckpt)),
-                            f"model_{stem}_batch{args.batch_size or 'dynamic'}")
-    return folder.export_base(stem, args.batch_size)
 
 
 def main(argv=None):
@@ -57,10 +45,7 @@ def main(argv=None):
 def export(args, cfg, path):
     if os.path.exists(path) and not args.overwrite:
         sys.exit(f"{path} exists; pass --overwrite to replace it, or --file for another name")
-    try:
-        set_context(cfg.device_target, "graph", cfg.device_id)
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    set_device(cfg, "graph")
 
     from datasets.readers import DatasetNotFoundError
     from sharpdro.checkpoint import create_trained_model
@@ -70,13 +55,13 @@ def export(args, cfg, path):
     try:
         info = input_contract(args, cfg)  # the run's data.json: no data is read or built
         net = create_trained_model(cfg.model, len(info["class_names"]), info["channels"], args.ckpt)
-        image_shape = (info["channels"], info["image_size"], info["image_size"])
-        path, diff = export_and_verify(net, image_shape, path[:-len(SUFFIX[args.format])],
+        shape = image_shape(info)
+        path, diff = export_and_verify(net, shape, path[:-len(SUFFIX[args.format])],
                                        args.format, args.batch_size)
     except (ValueError, DatasetNotFoundError) as err:
         sys.exit(f"error: {err}")
     batch = args.batch_size or "dynamic"
-    print(f"exported {path}: input {batch} x {' x '.join(map(str, image_shape))}, largest logit "
+    print(f"exported {path}: input {batch} x {' x '.join(map(str, shape))}, largest logit "
           f"difference after reload {diff:.2e}")
     return path
 

@@ -1,5 +1,7 @@
 """The run layer: the run folder and small single-purpose ``mindspore.train.Callback``s
-used by train.py, and the command-line plumbing of eval.py and export.py."""
+used by train.py and what it computes (checks, resume, fit, stages, post_hoc, start, data);
+the command-line plumbing of eval.py and export.py (entry) and what eval.py's modes do
+(accuracy, predict, photon_sweep, benchmark_report)."""
 import datasets  # noqa: F401  (the readers' options join the config schema on import)
 
 from .checkpoint import Checkpointer

@@ -10,11 +10,14 @@ the corruption errors of Hendrycks & Dietterich (2019), for eval.py --benchmark.
 """
 import csv
 import json
+import os
+import sys
 
 import numpy as np
 
 from sharpdro.atomic import atomic_path
 
+from .entry import contract_predictor, input_contract, make_parent, model_source, output_prefix
 from .evaluation import predict_set
 
 
@@ -132,3 +135,31 @@ def write_benchmark(prefix, summary, source, benchmark):
         for c, by_severity in summary["acc"].items():
             for s, a in by_severity.items():
                 writer.writerow([c, s, f"{a:.6f}", f"{1 - a:.6f}"])
+
+
+def run_benchmark(args, cfg):
+    """eval.py --benchmark: accuracy on an official corrupted test set, printed and written
+    to the run folder's evals/benchmark_<folder>_<model>.json/.md/.csv (eval.py's docstring)."""
+    from datasets.benchmark import open_benchmark
+    from datasets.readers import DatasetNotFoundError
+
+    name = os.path.basename(os.path.normpath(args.benchmark))
+    try:
+        baseline = load_results(args.baseline) if args.baseline else None
+        bench = open_benchmark(args.benchmark)
+        info = input_contract(args, cfg)
+        predict = contract_predictor(args, cfg, info)
+        print(f"{name}: {bench.layout} layout, {len(bench.corruptions)} corruption(s); "
+              f"accuracy (%) at severities 1-5:", flush=True)
+        acc = evaluate_benchmark(predict, bench, info["image_size"], info["channels"],
+                                 len(info["class_names"]), info["mean"], info["std"],
+                                 cfg.train.eval_batch_size)
+    except (ValueError, DatasetNotFoundError) as err:
+        sys.exit(f"error: {err}")
+    summary = corruption_errors(acc, baseline)
+    print(format_benchmark(summary))
+    source = model_source(args)
+    out = make_parent(output_prefix(args, source, f"benchmark_{name}"))
+    write_benchmark(out, summary, source, args.benchmark)
+    print(f"written: {out}.json, {out}.md, {out}.csv")
+    return summary

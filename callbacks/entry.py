@@ -1,5 +1,6 @@
 """Command-line plumbing shared by eval.py and export.py: a run folder, or a config plus a
-checkpoint (or, for eval.py, a MindIR file)."""
+checkpoint (or, for eval.py, a MindIR file); the device; the model as a ``predict``
+function with its input contract; where the results go."""
 import contextlib
 import os
 import sys
@@ -50,6 +51,27 @@ def parse_checkpoint_args(parser, argv=None):
         return args, C.load_config(args.config, rest)
     except C.ConfigError as err:
         sys.exit(f"config error: {err}")
+
+
+def set_device(cfg, mode, seed=None):
+    """The config's device in ``mode``; a device or mode that cannot be used ends the
+    program with one line."""
+    from sharpdro.runtime import set_context
+
+    try:
+        set_context(cfg.device_target, mode, cfg.device_id, seed=seed)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+
+
+def model_source(args):
+    """The model file: eval.py's --mindir, else the checkpoint."""
+    return getattr(args, "mindir", None) or args.ckpt
+
+
+def describe_model(args):
+    """The MindIR file, or the checkpoint with its run state (describe_checkpoint)."""
+    return args.mindir if getattr(args, "mindir", None) else describe_checkpoint(args.ckpt)
 
 
 def describe_checkpoint(path):
@@ -116,3 +138,72 @@ def entry_point(program, *outputs):
         sys.exit(130)
     except OSError as err:
         sys.exit(f"error: {describe_os_error(err)}")
+
+
+def predictor(args, cfg, num_classes, shape):
+    """``predict(images) -> logits`` of the --mindir file, else of the config's model with
+    the checkpoint's weights (a checkpoint of another model: the error names the parameters);
+    ``shape``: C x H x W."""
+    from sharpdro.checkpoint import create_trained_model
+    from sharpdro.deploy import mindir_predictor
+
+    from .evaluation import network_predictor
+
+    if args.mindir:
+        return mindir_predictor(args.mindir, shape)
+    return network_predictor(create_trained_model(cfg.model, num_classes, shape[0], args.ckpt))
+
+
+def image_shape(info):
+    """C x H x W of the input contract ``info``."""
+    return (info["channels"], info["image_size"], info["image_size"])
+
+
+def contract_predictor(args, cfg, info):
+    """predictor() for the classes and image shape of the input contract ``info``."""
+    return predictor(args, cfg, len(info["class_names"]), image_shape(info))
+
+
+def contract_set(info, batch_size):
+    """make_set(images, labels) -> an evaluation set with the model's normalisation."""
+    from datasets.pipeline import EvalSet
+
+    return lambda images, labels: EvalSet(images, labels, info["mean"], info["std"], batch_size)
+
+
+def eval_outputs(args):
+    """What eval.py writes into: --out, else the run folder(s) of the model(s)."""
+    if args.out:
+        return [args.out]
+    return [RunFolder(r) for r in args.runs[1:]] + [args.folder or model_source(args)]
+
+
+def output_prefix(args, source, split="test"):
+    """eval.py's results (.json, .md, ... added): --out, else the run folder's
+    evals/<split>_<model>, else beside the model file."""
+    if args.out:
+        return args.out
+    stem = os.path.splitext(os.path.basename(source))[0]
+    folder = args.folder or owning_run(source)
+    if folder is None:
+        return f"{os.path.splitext(source)[0]}_{split}"
+    return folder.eval_base(stem, split)
+
+
+def output_base(args):
+    """export.py's file without its extension: --file, else the run folder's
+    exports/model_<checkpoint>_batch<N|dynamic>, else beside the checkpoint."""
+    if args.file:
+        return args.file
+    stem = os.path.splitext(os.path.basename(args.ckpt))[0]
+    folder = args.folder or owning_run(args.ckpt)
+    if folder is None:
+        return os.path.join(os.path.dirname(os.path.abspath(args.ckpt)),
+                            f"model_{stem}_batch{args.batch_size or 'dynamic'}")
+    return folder.export_base(stem, args.batch_size)
+
+
+def make_parent(path):
+    """Create the folder ``path`` goes in (if missing) -> ``path``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return path

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 from mindspore.train import Callback
+from scipy.special import log_softmax
 
 from sharpdro.atomic import atomic_path
 from sharpdro.config import METRICS
@@ -19,9 +20,7 @@ def predict_set(predict, data, max_batches=0):
     preds, labels, nll = [], [], 0.0
     for x, y in data.batches(max_batches):
         logits = np.asarray(predict(x), np.float64)
-        shifted = logits - logits.max(1, keepdims=True)
-        log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
-        nll -= log_softmax[np.arange(len(y)), y].sum()
+        nll -= log_softmax(logits, axis=1)[np.arange(len(y)), y].sum()
         preds.append(logits.argmax(1))
         labels.append(y)
     return np.concatenate(preds).astype(np.int32), np.concatenate(labels).astype(np.int32), nll

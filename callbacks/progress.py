@@ -6,9 +6,9 @@ import time
 import numpy as np
 from mindspore.train import Callback
 
-from sharpdro.monitor import group_columns, read_groups, worst_group
+from sharpdro.monitor import append_group_weights, append_row, group_columns, read_groups, worst_group
 
-from .run_folder import RunFolder, append_row
+from .run_folder import RunFolder
 
 
 def _loss_value(run_context):
@@ -43,7 +43,6 @@ class ProgressLogger(Callback):
         # evaluations (the step time that benchmarks/reproduce.py's cost column reads)
         self.log_header = (["epoch", "step", "loss", "lr", "seconds", "train_seconds"]
                            + group_columns("group_loss_", names))
-        self.weights_header = ["epoch", "step"] + group_columns("w_", names)
         self.start = self.first_step = None
 
     def on_train_step_end(self, run_context):
@@ -66,8 +65,8 @@ class ProgressLogger(Callback):
         append_row(self.folder.file(RunFolder.TRAIN_LOG), self.log_header,
                    [epoch, step, f"{loss:.6f}", f"{lr:.6g}", f"{elapsed:.1f}",
                     f"{train_seconds:.2f}"] + [f"{v:.6f}" for v in group_loss])
-        append_row(self.folder.file(RunFolder.WEIGHTS_LOG), self.weights_header,
-                   [epoch, step] + [f"{v:.6f}" for v in weights])
+        append_group_weights(self.folder.file(RunFolder.WEIGHTS_LOG), self.names, epoch, step,
+                             weights)
         worst = worst_group(weights, self.names)
         # dynamic loss scaling: the scale falls at every skipped (overflowing) step
         scale = (f" scale {float(self.cell.loss_scale.asnumpy()):g}"

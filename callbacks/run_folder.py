@@ -318,13 +318,3 @@ def write_csv(path, header, rows):
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-
-
-def append_row(path, header, row):
-    """Append a CSV row, writing ``header`` first if the file is new."""
-    new = not os.path.exists(path)
-    with open(path, "a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(header)
-        writer.writerow(row)

@@ -10,7 +10,9 @@ nothing for cells without a selection.
 import numpy as np
 from mindspore.train import Callback
 
-from .run_folder import RunFolder, append_row
+from sharpdro.monitor import append_row
+
+from .run_folder import RunFolder
 
 
 class SelectionLogger(Callback):

@@ -1,0 +1,148 @@
+"""eval.py --photon-sweep: accuracy against a ladder of photon budgets ("how dark can it
+get?"), for one run or several compared on one plot."""
+import csv
+import json
+import os
+import sys
+
+import numpy as np
+
+from sharpdro.atomic import atomic_path
+
+from .entry import (contract_predictor, contract_set, describe_model, input_contract,
+                    model_source, owning_run, parse_checkpoint_args)
+from .predict import predict_probabilities
+
+LADDER_ERROR = "--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 or more positive counts"
+
+
+def parse_photons(text):
+    """--photons: "HIGH,LOW" -> the log-spaced ladder between them (3 levels per decade), or
+    a list of 3 or more counts, highest first; ValueError(LADDER_ERROR) otherwise."""
+    from datasets.photons import photon_ladder
+
+    try:
+        values = [float(v) for v in text.split(",")]
+        ladder = photon_ladder(*values) if len(values) == 2 else sorted(values, reverse=True)
+        if len(ladder) < 3 or min(ladder) <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(LADDER_ERROR) from None
+    return ladder
+
+
+def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=0.0, seed=0):
+    """Accuracy on the clean images and at each photon count of ``ladder``: ``capture(images,
+    photons, read_noise, rng)`` simulates the capture (datasets.photons), seeded per level;
+    ``make_set(images, labels)`` makes an evaluation set. Returns {"clean": acc, "levels":
+    [{"photons", "acc"}], "photons_at_90", "photons_at_50"}: the photon count at which
+    accuracy falls to 90 % and 50 % of clean (interpolated on the log axis; None if never)."""
+    labels = np.asarray(labels)
+
+    def accuracy(x, desc):
+        return float((predict_probabilities(predict, make_set(x, labels), desc).argmax(1)
+                      == labels).mean())
+
+    clean = accuracy(images, "clean")
+    levels = []
+    for i, photons in enumerate(ladder):
+        captured = capture(images, photons, read_noise, np.random.default_rng([seed, 40, i]))
+        levels.append({"photons": photons, "acc": accuracy(captured, f"{photons:g} photons")})
+    return {"clean": clean, "levels": levels, "read_noise": read_noise, "seed": seed,
+            "photons_at_90": threshold(levels, 0.9 * clean),
+            "photons_at_50": threshold(levels, 0.5 * clean)}
+
+
+def threshold(levels, target):
+    """The photon count where accuracy first falls to ``target`` going down the ladder
+    (log-linear interpolation between the two levels around it), or None."""
+    for upper, lower in zip(levels, levels[1:]):
+        if upper["acc"] >= target > lower["acc"]:
+            t = (upper["acc"] - target) / (upper["acc"] - lower["acc"])
+            return float(np.exp(np.log(upper["photons"]) + t * (np.log(lower["photons"])
+                                                                  - np.log(upper["photons"]))))
+    if levels and levels[0]["acc"] < target:
+        return levels[0]["photons"]
+    return None
+
+
+def write_photon_sweep(base, result, source):
+    """<base>.json (everything) and <base>.csv (photons, accuracy)."""
+    with atomic_path(base + ".json") as tmp, open(tmp, "w") as f:
+        json.dump({"source": source, **result}, f, indent=2)
+    with atomic_path(base + ".csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["photons", "accuracy"])
+        writer.writerow(["clean", f"{result['clean']:.6f}"])
+        for level in result["levels"]:
+            writer.writerow([f"{level['photons']:g}", f"{level['acc']:.6f}"])
+
+
+def format_photon_sweep(result):
+    head = "photons  | clean " + " ".join(f"{lv['photons']:>6.3g}" for lv in result["levels"])
+    row = f"accuracy | {100 * result['clean']:5.1f} " + " ".join(
+        f"{100 * lv['acc']:6.1f}" for lv in result["levels"])
+    at = ", ".join(f"{p} % of clean at {result[f'photons_at_{p}']:.3g} photons"
+                   if result[f"photons_at_{p}"] is not None else f"{p} % of clean: not reached"
+                   for p in (90, 50))
+    return f"{head}\n{row}\n{at}"
+
+
+def sweep_images(cfg, info, data=None):
+    """(uint8 images, labels) to sweep: ``data`` (eval.py --data) read with the run's
+    preprocessing, else the run's clean test images."""
+    from datasets.build import clean_test
+
+    from .accuracy import read_other_data
+
+    if data:
+        split, _ = read_other_data(data, info, cfg)
+        return split.images, split.labels
+    return clean_test(cfg)
+
+
+def sweep_run(args, cfg, ladder, data, read_noise):
+    """One run's sweep, printed and written to evals/photon_sweep.json/.csv (a model outside
+    a run folder: beside it) -> (its RunFolder or None, the model file, the result)."""
+    from datasets.photons import capture
+
+    source = model_source(args)
+    print(f"photon sweep of {describe_model(args)}", flush=True)
+    try:
+        info = input_contract(args, cfg)
+        images, labels = sweep_images(cfg, info, data)
+        predict = contract_predictor(args, cfg, info)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    result = photon_sweep(predict, contract_set(info, cfg.train.eval_batch_size),
+                          images, labels, ladder, capture, read_noise, cfg.seed)
+    print(format_photon_sweep(result))
+    folder = args.folder or owning_run(source)
+    base = (os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
+            else os.path.splitext(source)[0] + "_photon_sweep")
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    write_photon_sweep(base, result, source)
+    print(f"written: {base}.json, {base}.csv")
+    return folder, source, result
+
+
+def sweep_runs(parser, args, cfg):
+    """eval.py --photon-sweep, for one run or several (compared on one plot, written to
+    each run folder) -> {run folder or model file: result}."""
+    from .plots import plot_photon_sweep
+
+    try:
+        ladder = parse_photons(args.photons)
+    except ValueError as err:
+        parser.error(str(err))
+    curves, folders = {}, []
+    for i, run in enumerate(args.runs or [None]):
+        run_args, run_cfg = args, cfg
+        if i > 0:  # another run: its own config and checkpoint
+            run_args, run_cfg = parse_checkpoint_args(parser, ["--run", run, "--photon-sweep"])
+        folder, source, result = sweep_run(run_args, run_cfg, ladder, args.data, args.read_noise)
+        curves[str(folder or source)] = result
+        folders.append(folder)
+    for folder in {str(f): f for f in folders if f is not None}.values():  # each run: all curves
+        print(f"plot: {plot_photon_sweep(curves, folder.plot('photon_sweep'))}")
+    return curves

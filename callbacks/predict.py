@@ -1,0 +1,73 @@
+"""eval.py --predict: class probabilities of new images, as a CSV of the top classes."""
+import csv
+import os
+import sys
+
+import numpy as np
+from scipy.special import softmax
+
+from sharpdro.atomic import atomic_path
+
+from .entry import (contract_predictor, contract_set, describe_model, input_contract,
+                    make_parent, model_source, output_prefix)
+
+TOP = 5
+
+
+def predict_probabilities(predict, data, desc="predicting"):
+    """Class probabilities (N x K) of an evaluation set (``data.batches()`` of normalised
+    images), with a progress bar on long sets."""
+    from tqdm import tqdm
+
+    batches = data.num_batches()
+    out = [softmax(np.asarray(predict(x), np.float64), axis=1)
+           for x, _ in tqdm(data.batches(), total=batches, desc=desc,
+                            disable=None if batches > 5 else True, leave=False)]
+    return np.concatenate(out)
+
+
+def write_predictions(path, files, probabilities, class_names):
+    """CSV: path, predicted, probability, then top1, p1 ... top5, p5 (best first)."""
+    k = min(TOP, probabilities.shape[1])
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "predicted", "probability"]
+                        + [c for i in range(1, k + 1) for c in (f"top{i}", f"p{i}")])
+        for name, p, best in zip(files, probabilities, order):
+            writer.writerow([name, class_names[best[0]], f"{p[best[0]]:.6f}"]
+                            + [v for j in best for v in (class_names[j], f"{p[j]:.6f}")])
+
+
+def predictions_path(args):
+    """--out PREFIX.csv, else evals/predictions_<images>_<model>.csv beside eval.py's results."""
+    if args.out:
+        return args.out + ".csv"
+    source = model_source(args)
+    name = os.path.splitext(os.path.basename(os.path.normpath(args.predict)))[0]
+    model = os.path.splitext(os.path.basename(source))[0]
+    return os.path.join(os.path.dirname(output_prefix(args, source)),
+                        f"predictions_{name}_{model}.csv")
+
+
+def predict_files(args, cfg):
+    """eval.py --predict: class probabilities of new images -> evals/predictions_*.csv."""
+    from datasets.folders import decode_all, list_images
+
+    print(f"predicting with {describe_model(args)}", flush=True)
+    try:
+        info = input_contract(args, cfg)
+        paths, names = list_images(args.predict, cfg.data.columns)
+        predict = contract_predictor(args, cfg, info)
+        images, kept, _ = decode_all(paths, info["image_size"], info["channels"],
+                                     cfg.data.cache_dir, skip_unreadable=True, desc="decoding")
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    if not kept.any():
+        sys.exit(f"error: none of the {len(paths)} image(s) in {args.predict} could be read")
+    data = contract_set(info, cfg.train.eval_batch_size)(images, np.zeros(len(images), np.int32))
+    probabilities = predict_probabilities(predict, data)
+    out = make_parent(predictions_path(args))
+    write_predictions(out, [n for n, k in zip(names, kept) if k], probabilities, info["class_names"])
+    print(f"{int(kept.sum())} image(s) predicted, {int((~kept).sum())} unreadable; written: {out}")
+    return out
