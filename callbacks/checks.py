@@ -98,12 +98,14 @@ def check_evaluation_sets(data):
                          "data.val_fraction)")
 
 
-# data keys that may differ between a reference run and this one: where the data is read
-# or cached, and how training draws from it (not what the images and groups are)
-NOT_THE_DATA = ("data.data_dir", "data.cache_dir", "data.sampler", "data.random_crop")
+# data and model keys that may differ between a reference run and this one: where the data
+# is read or cached, how training draws from it, where the weights started (not what the
+# images, the groups and the network are)
+NOT_COMPARED = ("data.data_dir", "data.cache_dir", "data.sampler", "data.random_crop",
+                "model.checkpoint", "model.pretrained", "model.freeze")
 
 
-def same_data_model_seed(cfg, path, where=NOT_THE_DATA):
+def same_data_model_seed(cfg, path, where=NOT_COMPARED):
     """``path``: a finished run folder of the same data, model and seed as ``cfg`` (keys
     ``where`` may differ). Returns (RunFolder, its config); ValueError in one line saying
     what is wrong or which setting differs."""
