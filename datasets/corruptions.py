@@ -59,6 +59,7 @@ from PIL import Image
 from scipy import ndimage, special
 
 from sharpdro.choices import CORRUPTION_TABLES as TABLES
+from sharpdro.choices import ROUNDINGS
 from .registry import CORRUPTIONS
 
 VERSION = 3  # part of the data cache's key: bump when any corruption's output changes
@@ -139,9 +140,6 @@ def constant(name, severity, image_size, table="default"):
     values = CONSTANTS[name]
     key = "imagenet_c" if table == "imagenet_c" else (32 if image_size <= 32 else 64)
     return values[key][severity - 1]
-
-
-ROUNDINGS = ("round", "truncate")
 
 
 def to_uint8(x, rounding="round"):

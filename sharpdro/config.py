@@ -24,7 +24,7 @@ from .atomic import atomic_path
 from .field import ConfigError, Field
 from .hparams import all_hparams, users
 from .registry import closest
-from .choices import CORRUPTION_TABLES, EXECUTION_MODES, PARALLEL_MODES, SCHEDULES
+from .choices import CORRUPTION_TABLES, EXECUTION_MODES, PARALLEL_MODES, ROUNDINGS, SCHEDULES
 from .runtime import DEVICE_TARGETS
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
@@ -88,7 +88,7 @@ BASE_SCHEMA = {
                          "batch is dropped", choices=SAMPLERS),
         "uint8_rounding": Field("round", str, "corrupted images to uint8: to the nearest level, "
                                 "or truncated as the authors' code (about 0.5 level darker)",
-                                choices=("round", "truncate")),
+                                choices=ROUNDINGS),
         "resave_jpeg": Field(0, int, "re-save corrupted images as JPEG at this quality, as the "
                              "authors' ImageNet-30 files are (0 = off)", low=0, high=100),
     },

@@ -1,15 +1,16 @@
-"""The inference steps of the two-stage label-free methods (SPEC section 5), in NumPy: what
+"""The inference steps of the two-stage label-free methods (SPEC section 5): what
 JTT and EIIL compute from a reference model's outputs on the training images between
-their two stages. No MindSpore, no files: the entry points feed them logits and labels.
+their two stages. NumPy and SciPy, no MindSpore, no files: the entry points feed them
+logits and labels.
 """
 import numpy as np
+from scipy.special import softmax
 
 
 def irm_terms(logits, labels):
     """d_i = p_i . z_i - z_{i,y_i}: the derivative of CE(t z_i, y_i) in t at t = 1."""
     z = np.asarray(logits, np.float64)
-    p = np.exp(z - z.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
+    p = softmax(z, axis=1)
     return (p * z).sum(1) - z[np.arange(len(z)), np.asarray(labels)]
 
 
