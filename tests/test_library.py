@@ -273,3 +273,44 @@ def test_monitor_shows_the_agnostic_selection_per_group(graph_mode):
     assert f", selected per group [{shown}], highest loss " in line
     losses = step.last_group_loss.asnumpy()
     assert line.endswith("abc"[int(np.argmax(losses))])
+
+
+SNIPPET_MARK = "<!-- snippet: tested -->"
+
+
+def doc_snippets(path):
+    """The fenced python blocks that follow the marker line, in order."""
+    lines = open(path).read().splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() == SNIPPET_MARK:
+            assert lines[i + 1].strip() == "```python", f"{path}:{i + 2}: a python block after the mark"
+            end = lines.index("```", i + 2)
+            blocks.append("\n".join(lines[i + 2:end]))
+    return blocks
+
+
+def test_library_page_snippets_run_as_written(tmp_path):
+    """Issue 31 items 1 and 5: docs/library.md's script (graph mode) runs as written, with
+    only the repository's sharpdro on the path, and prints result dicts whose keys are the
+    page's table."""
+    import ast
+
+    page = os.path.join(ROOT, "docs", "library.md")
+    blocks = doc_snippets(page)
+    assert len(blocks) == 2 and "ms.set_context(mode=ms.GRAPH_MODE)" in blocks[0]
+    script = tmp_path / "snippet.py"
+    script.write_text("\n\n".join(blocks) + "\n")  # the second continues the first
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = os.path.join(ROOT, "sharpdro", "..")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = [ast.literal_eval(l) for l in done.stdout.splitlines() if l.startswith("{'acc'")]
+    text = open(page).read()
+    table = text[text.index("| key | value |"):].split("\n\n")[0].splitlines()[2:]
+    documented = [row.split("`")[1] for row in table]
+    assert len(results) == 2 and all(list(r) == documented for r in results)
+    assert set(results[0]["acc"]) == {"bright", "dim", "dark"} and set(results[1]["acc"]) == {"0"}
+    assert sum(results[0]["count"].values()) == results[1]["count"]["0"] == 600
+    assert "selected 13 of 64" in done.stdout  # sharpdro_agnostic on two columns
