@@ -57,7 +57,9 @@ def main(steps):
     model = ms.Model(step, eval_network=sharpdro.GroupEvalCell(net),
                      metrics={"groups": sharpdro.GroupAccuracy(len(GROUPS), GROUPS)})
     train = dataset(make_data(32 * steps, seed=0), 32, shuffle=True)
-    model.train(1, train, callbacks=[sharpdro.GroupWeightMonitor(step, every=max(steps // 4, 1),
+    # TrainingGuard: one error at the first group id outside 0..2 or non-finite loss or weights
+    model.train(1, train, callbacks=[sharpdro.TrainingGuard(step),
+                                     sharpdro.GroupWeightMonitor(step, every=max(steps // 4, 1),
                                                                  group_names=GROUPS)])
     result = model.eval(dataset(make_data(1200, seed=1), 200, shuffle=False))["groups"]
     print("accuracy per group: " + ", ".join(f"{g} {100 * a:.1f} %" for g, a in result["acc"].items()))

@@ -153,3 +153,164 @@ def test_metric_and_monitor_in_a_users_model(tmp_path, graph_mode):
     logits = net(ms.Tensor(x)).asnumpy()
     hit = logits.argmax(1) == y
     assert result["acc"]["x"] == pytest.approx(hit[g == 0].mean())
+
+
+def tiny_run(algorithm, columns, mode_lr=0.1, batches=4, batch=16, num_groups=3, **options):
+    """A two-layer net on ``columns`` ({"image": ..., "label": ..., ["group": ...]}) and
+    its train step, with the model that trains it."""
+    from mindspore import nn
+    from mindspore.dataset import NumpySlicesDataset
+
+    import sharpdro
+
+    net = nn.SequentialCell(nn.Flatten(), nn.Dense(16, 2))
+    step = sharpdro.create_train_step(algorithm, net, sharpdro.create_optimizer(
+        net.trainable_params(), mode_lr), num_groups, **options)
+    data = NumpySlicesDataset(columns, shuffle=False).batch(batch)
+    return step, data, ms.Model(step, eval_network=sharpdro.GroupEvalCell(net),
+                                metrics={"groups": sharpdro.GroupAccuracy(step.num_groups)})
+
+
+def tiny_columns(n=64, groups=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 1, 4, 4)).astype(np.float32)
+    return {"image": x, "label": (x[:, 0, 0, 0] > 0).astype(np.int32),
+            "group": rng.integers(0, groups, n).astype(np.int32)}
+
+
+def test_guard_stops_a_diverging_groupdro_with_one_error(graph_mode):
+    """Issue 31 item 2: groupdro with a large eta and learning rate turns its group weights
+    NaN within a few steps; the guard stops there, naming the step and what to lower."""
+    import sharpdro
+
+    step, data, model = tiny_run("groupdro", tiny_columns(256), mode_lr=1000.0, eta=10.0)
+    with pytest.raises(FloatingPointError) as error:
+        model.train(3, data, callbacks=[sharpdro.TrainingGuard(step)])
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("step ") and "group weights are [nan" in message
+    assert message.endswith("lower the learning rate or eta (the group-weight step)")
+    stopped = int(message.split()[1].rstrip(":"))
+    assert stopped < 3 * 16 and int(step.optimizer.global_step.asnumpy()) == stopped
+
+
+def test_guard_stops_on_a_nan_loss_naming_rho(mode):
+    import sharpdro
+
+    columns = tiny_columns()
+    columns["image"][20] = np.nan  # in the second batch
+    step, data, model = tiny_run("sam", columns)
+    with pytest.raises(FloatingPointError, match=r"^step 2: the training diverged \(the loss is "
+                       r"nan, not finite\): lower the learning rate or rho \(the perturbation radius\)$"):
+        model.train(1, data, callbacks=[sharpdro.TrainingGuard(step)])
+
+
+def test_guard_refuses_a_group_id_outside_the_range_before_the_step(mode):
+    """Issue 31 item 3: group id = num_groups in the second batch: the train step would
+    count its loss in no group (one-hot of an id out of range is all zeros)."""
+    import sharpdro
+
+    columns = tiny_columns()
+    columns["group"][17] = 3
+    step, data, model = tiny_run("groupdro", columns)
+    with pytest.raises(ValueError) as error:
+        model.train(1, data, callbacks=[sharpdro.TrainingGuard(step)])
+    assert str(error.value) == ("step 2: group index 3 is outside the valid range 0..2 "
+                                "(num_groups = 3), in the batch's group column")
+    assert int(step.optimizer.global_step.asnumpy()) == 1  # the bad batch never trained
+
+
+@pytest.mark.parametrize("algorithm", ["erm", "sharpdro_agnostic"])
+def test_label_free_algorithms_train_on_image_label_data(mode, algorithm):
+    """Issue 31 item 4: no num_groups, no group column; GroupEvalCell and GroupAccuracy(1)
+    evaluate the same data."""
+    import sharpdro
+
+    columns = tiny_columns()
+    del columns["group"]
+    step, data, model = tiny_run(algorithm, columns, num_groups=None)
+    lines = []
+    model.train(1, data, callbacks=[sharpdro.TrainingGuard(step), sharpdro.GroupWeightMonitor(
+        step, every=2, print_fn=lambda *a, **k: lines.append(a[0]))])
+    assert int(step.optimizer.global_step.asnumpy()) == 4 and step.num_groups == 1
+    result = model.eval(data, dataset_sink_mode=False)["groups"]
+    assert result["count"] == {"0": 64} and result["overall"] == result["worst"]
+    assert len(lines) == 2 and lines[0].startswith("step 2: loss ")
+    if algorithm == "sharpdro_agnostic":  # fraction 0.2 of 16: 3 selected
+        assert lines[-1].endswith(", selected 3 of 16")
+
+
+def test_algorithms_that_read_groups_refuse_data_without_them(graph_mode):
+    import sharpdro
+
+    with pytest.raises(ValueError, match="groupdro reads the data's group column: give num_groups"):
+        tiny_run("groupdro", {}, num_groups=None)
+    columns = tiny_columns()
+    del columns["group"]
+    step, data, model = tiny_run("sharpdro", columns)
+    with pytest.raises(ValueError, match=r"^SharpDRO reads the group column: .* only cvar, erm, "
+                       r"sam, sharpdro_agnostic train on \(image, label\) alone; the dataset's "
+                       r"columns are image, label$"):
+        model.train(1, data, callbacks=[sharpdro.TrainingGuard(step)])
+    with pytest.raises(ValueError, match="SharpDRO reads the group column"):  # no guard
+        model.train(1, data)
+
+
+def test_monitor_shows_the_agnostic_selection_per_group(graph_mode):
+    """Issue 31 item 4: the weights of sharpdro_agnostic never move; the monitor shows what
+    it selected of each group instead."""
+    import sharpdro
+
+    step, data, model = tiny_run("sharpdro_agnostic", tiny_columns(), fraction=0.5)
+    lines = []
+    model.train(1, data, callbacks=[sharpdro.GroupWeightMonitor(
+        step, every=4, group_names=["a", "b", "c"], print_fn=lambda *a, **k: lines.append(a[0]))])
+    (line,) = lines
+    selected, counts = step.last_group_selected.asnumpy(), step.last_group_count.asnumpy()
+    assert selected.sum() == 8 and counts.sum() == 16
+    assert "weights" not in line and "worst group -" not in line
+    shown = " ".join(f"{a:.0f}/{n:.0f}" for a, n in zip(selected, counts))
+    assert f", selected per group [{shown}], highest loss " in line
+    losses = step.last_group_loss.asnumpy()
+    assert line.endswith("abc"[int(np.argmax(losses))])
+
+
+SNIPPET_MARK = "<!-- snippet: tested -->"
+
+
+def doc_snippets(path):
+    """The fenced python blocks that follow the marker line, in order."""
+    lines = open(path).read().splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() == SNIPPET_MARK:
+            assert lines[i + 1].strip() == "```python", f"{path}:{i + 2}: a python block after the mark"
+            end = lines.index("```", i + 2)
+            blocks.append("\n".join(lines[i + 2:end]))
+    return blocks
+
+
+def test_library_page_snippets_run_as_written(tmp_path):
+    """Issue 31 items 1 and 5: docs/library.md's script (graph mode) runs as written, with
+    only the repository's sharpdro on the path, and prints result dicts whose keys are the
+    page's table."""
+    import ast
+
+    page = os.path.join(ROOT, "docs", "library.md")
+    blocks = doc_snippets(page)
+    assert len(blocks) == 2 and "ms.set_context(mode=ms.GRAPH_MODE)" in blocks[0]
+    script = tmp_path / "snippet.py"
+    script.write_text("\n\n".join(blocks) + "\n")  # the second continues the first
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = os.path.join(ROOT, "sharpdro", "..")
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    results = [ast.literal_eval(l) for l in done.stdout.splitlines() if l.startswith("{'acc'")]
+    text = open(page).read()
+    table = text[text.index("| key | value |"):].split("\n\n")[0].splitlines()[2:]
+    documented = [row.split("`")[1] for row in table]
+    assert len(results) == 2 and all(list(r) == documented for r in results)
+    assert set(results[0]["acc"]) == {"bright", "dim", "dark"} and set(results[1]["acc"]) == {"0"}
+    assert sum(results[0]["count"].values()) == results[1]["count"]["0"] == 600
+    assert "selected 13 of 64" in done.stdout  # sharpdro_agnostic on two columns

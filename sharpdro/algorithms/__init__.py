@@ -7,7 +7,7 @@ hyperparameters' defaults, ranges and docs are the algorithm's table in
 silently changes nothing.
 """
 from .. import hparams as H
-from .base import SCRATCH_PREFIX, TrainStep
+from .base import SCRATCH_PREFIX, TrainStep, reads_group_column
 from ..registry import import_all
 from .protocol import KINDS, ONE_STAGE, POST_HOC, TWO_STAGE, HeadFit, Inferred
 from .registry import ALGORITHMS
@@ -15,10 +15,12 @@ from .registry import ALGORITHMS
 import_all((__name__, __path__), skip=("base", "registry", "protocol"))  # every cell file registers itself
 
 
-def create_train_step(name, network, optimizer, num_groups, world_size=1, group_counts=None,
-                      seed=0, **hparams):
+def create_train_step(name, network, optimizer, num_groups=None, world_size=1,
+                      group_counts=None, seed=0, **hparams):
     """A train-one-step cell for ``mindspore.Model``: algorithm ``name`` over ``network``,
-    stepping ``optimizer``, with ``num_groups`` group weights; ``hparams`` as in
+    stepping ``optimizer``, with ``num_groups`` group weights (the data's group column
+    holds 0..num_groups-1; optional for the algorithms that never read it, erm, sam, cvar
+    and sharpdro_agnostic, whose cells also take (image, label) data); ``hparams`` as in
     ``sharpdro/hparams.py`` (rho, eta, ...). ``world_size`` > 1: data parallel over that many
     ranks (communication initialised, each rank fed its slice of every global batch).
     ``group_counts``: the training images per group, which the ``adjustment`` option of
@@ -28,6 +30,11 @@ def create_train_step(name, network, optimizer, num_groups, world_size=1, group_
     if cls.kind == POST_HOC:
         raise ValueError(f"{name} is post-hoc: it trains no step; it refits the head of a "
                          "finished run (algorithm.reference)")
+    if num_groups is None:
+        if reads_group_column(cls):
+            raise ValueError(f"{name} reads the data's group column: give num_groups (its "
+                             "ids are 0..num_groups-1)")
+        num_groups = 1
     options = H.step_options(H.resolve(name, hparams))
     if "adjustment" in options:
         options["group_counts"] = group_counts

@@ -18,6 +18,7 @@ from mindspore import nn, ops, Parameter, ParameterTuple, Tensor
 from ..groups import group_adjustment
 from ..losses import GroupLoss, safe_mean, update_group_weights
 from .protocol import ONE_STAGE
+from .registry import ALGORITHMS
 
 # Stable names: checkpoints and callbacks find the group state by these.
 GROUP_WEIGHTS = "group_weights"
@@ -105,6 +106,13 @@ def _add_tensor(a, b):
     return a + b
 
 
+def reads_group_column(cls):
+    """True if the cell class needs the data's group column: its update reads the group
+    labels, or it is a two-stage method's stage 2 (eiil's groups are the inferred ones).
+    The others (erm, sam, cvar, sharpdro_agnostic) also train on (image, label) data."""
+    return cls.uses_group_labels or cls.kind != ONE_STAGE
+
+
 class TrainStep(nn.Cell):
     """Base train-one-step cell: pass 1 (loss and gradient at theta), group bookkeeping,
     and the data-parallel reductions.
@@ -140,6 +148,12 @@ class TrainStep(nn.Cell):
         if int(world_size) < 1:
             raise ValueError(f"world_size must be >= 1, got {world_size}")
         self.world_size = int(world_size)
+        self.needs_groups = reads_group_column(type(self))
+        free = ", ".join(n for n in ALGORITHMS.names() if not reads_group_column(ALGORITHMS.get(n)))
+        self.no_group_column = (
+            f"{type(self).__name__} reads the group column: the data must have three columns "
+            f"(image, label, group int32 in 0..num_groups-1); only {free} train on (image, "
+            "label) alone")
         self.distributed = self.world_size > 1
         if self.distributed:
             self.all_reduce = ops.AllReduce()  # sum over the ranks
@@ -204,6 +218,15 @@ class TrainStep(nn.Cell):
         self.step_stats = ParameterTuple(self.network.untrainable_params())
         self.step_stats_backup = self.step_stats.clone(prefix=f"{SCRATCH_PREFIX}.start",
                                                        init="zeros")
+
+    def groups(self, label, group):
+        """The batch's group column; for data without one (``construct(image, label)``),
+        group 0 for every sample, or the error of a cell that needs it."""
+        if group is None:
+            if self.needs_groups:
+                raise ValueError(self.no_group_column)
+            return ops.zeros_like(label)
+        return group
 
     # -- losses -----------------------------------------------------------------------
     def clean_loss(self, image, label, group):

@@ -42,7 +42,8 @@ class CVaR(TrainStep):
         mine = mask[self.rank * n:(self.rank + 1) * n]
         return self.scale_loss((mine * per_sample).sum() / k), out[0], out[2], out[3]
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_tail(image, label, group)
         loss, group_loss, counts = self.gather(out[1], out[2], out[3])

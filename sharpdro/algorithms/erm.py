@@ -5,7 +5,8 @@ from .registry import ALGORITHMS
 
 @ALGORITHMS.register("erm")
 class ERM(TrainStep):
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])

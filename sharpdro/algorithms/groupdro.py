@@ -29,7 +29,8 @@ class GroupDRO(TrainStep):
         robust = self.scale_loss((weights * safe_mean(sums, counts)).sum())
         return robust, loss, group_loss, counts, weights
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_robust(image, label, group)
         loss, group_loss, counts, weights = out[1], out[2], out[3], out[4]

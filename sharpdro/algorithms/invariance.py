@@ -48,7 +48,8 @@ class PenaltyStep(TrainStep):
                                    extra_global, counts)
         return self.scale_loss(surrogate), loss, group_loss, counts
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_penalised(image, label, group)
         grads = self.unscale(self.all_sum_grads(grads))

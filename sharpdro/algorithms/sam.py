@@ -15,7 +15,8 @@ class SAM(TrainStep):
         self.init_perturbation(rho, adaptive, sync_perturbation)
         self.grad_perturbed = ms.value_and_grad(self.clean_loss, None, self.weights, has_aux=True)
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         loss, group_loss, counts = self.gather(out[0], out[2], out[3])

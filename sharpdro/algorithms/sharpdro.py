@@ -89,7 +89,8 @@ class SharpDRO(TrainStep):
         return self.scale_loss(
             (ops.stop_gradient(weights) * safe_mean(sums, ops.stop_gradient(counts))).sum())
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         per_sample = out[1]

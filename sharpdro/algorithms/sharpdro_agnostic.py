@@ -75,7 +75,8 @@ class SharpDROAgnostic(TrainStep):
         mask = ops.stop_gradient(mask)
         return self.scale_loss((mask * rise).sum() / (mask.sum() * self.world_size))
 
-    def construct(self, image, label, group):
+    def construct(self, image, label, group=None):
+        group = self.groups(label, group)
         image, old_weights = self.begin(image)
         out, grads = self.grad_clean(image, label, group)
         per_sample, logits = out[1], out[4]
