@@ -526,3 +526,12 @@ def test_strict_stops_train_py_before_anything_is_written(tmp_path):
                                   str(tmp_path / "c"), "--run_dir", str(run)])
     assert "\n" not in str(e.value.code)
     assert not run.exists()
+
+
+@pytest.mark.parametrize("config", ["quickstart", "own_folder", "own_csv_given"])
+def test_the_readme_configs_set_nothing_their_algorithm_ignores(config):
+    """The README's runs print no 'is ignored' warning (own_csv_given set irm's anneal_steps;
+    the comparison's irm and vrex rows now pass it: tests/test_benchmarks.py)."""
+    from callbacks.checks import ignored_settings
+
+    assert ignored_settings(load_config(f"configs/{config}.yaml")) == []
