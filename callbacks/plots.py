@@ -116,7 +116,8 @@ def plot_group_examples(examples, kind, png_path):
 
 def plot_photon_sweep(curves, png_path):
     """Accuracy against photons per pixel at full scale (log axis, falling to the right),
-    one line per run, the clean accuracy as a dashed line of the same colour."""
+    one line per run, its accuracy before any capture (clean, or as given) as a dashed line
+    of the same colour."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for name, result in curves.items():
@@ -128,7 +129,8 @@ def plot_photon_sweep(curves, png_path):
     ax.invert_xaxis()  # darker to the right
     ax.set_xlabel("photons per pixel at full scale")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("accuracy as light falls (dashed: clean)")
+    references = sorted({result.get("reference", "clean") for result in curves.values()})
+    ax.set_title(f"accuracy as light falls (dashed: {' / '.join(references)})")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     _save(fig, png_path)

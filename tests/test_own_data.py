@@ -247,6 +247,21 @@ def test_eval_on_other_data_matches_classes_by_name(given_run, tree, tmp_path, c
         eval_entry.main(["--run", str(out / "run"), "--data", str(other)])
 
 
+def test_photon_sweep_of_a_given_groups_run_starts_from_the_images_as_given(given_run, capsys):
+    """Given groups: the sweep's first column is the test set as the data has it, not 'clean'."""
+    import eval as eval_entry
+
+    out, _ = given_run
+    run = out / "run"
+    (result,) = eval_entry.main(["--run", str(run), "--photon-sweep", "--photons", "1e4,10,1"]).values()
+    assert result["reference"] == "as given"
+    printed = capsys.readouterr().out
+    assert "photons  | as given " in printed and "of the accuracy as given" in printed
+    assert "clean" not in printed
+    rows = (run / "evals" / "photon_sweep.csv").read_text().splitlines()
+    assert rows[1].startswith("as given,")
+
+
 def test_resume_on_a_folder_dataset_equals_an_uninterrupted_run(given_run, tmp_path, monkeypatch):
     import train as train_entry
     from helpers import crash_at_epoch_2

@@ -537,6 +537,10 @@ def test_photon_sweep_falls_with_the_light_and_is_seeded(run_dir, tmp_path):
     assert accs[-1] < result["clean"] - 0.1  # one photon: much worse
     assert all(lower <= upper + 0.05 for upper, lower in zip(accs, accs[1:]))  # falls, within noise
     assert os.path.isfile(os.path.join(run_dir, "plots", "photon_sweep.png"))
+    # the protocol's test images before any capture are clean ones
+    assert result["reference"] == "clean"
+    with open(os.path.join(run_dir, "evals", "photon_sweep.csv")) as f:
+        assert f.read().splitlines()[1].startswith("clean,")
     # the simulation itself: unchanged at a huge count, Poisson-noisy at a small one
     img = np.full((1, 8, 8, 1), 128, np.uint8)
     np.testing.assert_array_equal(capture(img, 1e9, rng=0), img)
