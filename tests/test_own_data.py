@@ -219,8 +219,9 @@ def test_given_groups_train_end_to_end_under_their_names(given_run):
     info = json.loads((run / "data.json").read_text())
     assert info["class_names"] == CLASSES and info["group_names"] == GROUPS
     assert info["image_size"] == SIZE and info["channels"] == 3 and len(info["mean"]) == 3
-    for png in ("groups", "group_weights", "accuracy_by_severity"):
+    for png in ("groups", "group_weights", "accuracy_by_group"):  # named by the group kind
         assert (run / "plots" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (run / "plots" / "accuracy_by_severity.png").exists()
 
 
 def test_eval_on_other_data_matches_classes_by_name(given_run, tree, tmp_path, capsys):
