@@ -303,7 +303,7 @@ def test_done_reports_percent_and_the_run_prints_the_selected_epoch(run_dir):
 
 def test_final_summary_names_the_selected_epochs_test_accuracy(run_dir):
     from callbacks import RunFolder, RunState, format_table
-    from train import final_summary
+    from callbacks.fit import final_summary
 
     state = RunState(22, 2)
     records = RunFolder(run_dir).eval_records()
@@ -401,7 +401,7 @@ def test_eval_max_batches_caps_evaluation(cache, tmp_path):
 
 def test_settings_that_do_nothing_are_named(capsys):
     from sharpdro.config import load_config
-    from train import ignored_settings
+    from callbacks.checks import ignored_settings
 
     cfg = load_config("configs/quickstart.yaml", ["--milestones", "[0.5, 0.75]", "--fraction", "0.3",
                                                   "--image_size", "16", "--depth", "16"])
