@@ -60,8 +60,8 @@ def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=
     for i, photons in enumerate(ladder):
         captured = capture(images, photons, read_noise, np.random.default_rng([seed, 40, i]))
         levels.append({"photons": photons, "acc": accuracy(captured, f"{photons:g} photons")})
-    return {"clean": clean, "reference": reference, "levels": levels, "read_noise": read_noise, "seed": seed,
-            "photons_at_90": threshold(levels, 0.9 * clean),
+    return {"clean": clean, "reference": reference, "levels": levels, "read_noise": read_noise,
+            "seed": seed, "photons_at_90": threshold(levels, 0.9 * clean),
             "photons_at_50": threshold(levels, 0.5 * clean)}
 
 
