@@ -99,10 +99,10 @@ def check_evaluation_sets(data):
 
 
 # data and model keys that may differ between a reference run and this one: where the data
-# is read or cached, how training draws from it, where the weights started (not what the
-# images, the groups and the network are)
+# is read or cached, how training draws from it, how strictly it is checked, where the
+# weights started (not what the images, the groups and the network are)
 NOT_COMPARED = ("data.data_dir", "data.cache_dir", "data.sampler", "data.random_crop",
-                "model.checkpoint", "model.pretrained", "model.freeze")
+                "data.strict", "model.checkpoint", "model.pretrained", "model.freeze")
 
 
 def same_data_model_seed(cfg, path, where=NOT_COMPARED):

@@ -31,25 +31,37 @@ def parse_photons(text):
     return ladder
 
 
-def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=0.0, seed=0):
-    """Accuracy on the clean images and at each photon count of ``ladder``: ``capture(images,
-    photons, read_noise, rng)`` simulates the capture (datasets.photons), seeded per level;
-    ``make_set(images, labels)`` makes an evaluation set. Returns {"clean": acc, "levels":
-    [{"photons", "acc"}], "photons_at_90", "photons_at_50"}: the photon count at which
-    accuracy falls to 90 % and 50 % of clean (interpolated on the log axis; None if never)."""
+CLEAN, AS_GIVEN = "clean", "as given"  # what the images swept are before any capture
+
+
+def reference_label(cfg, data=None):
+    """The sweep's first column: the clean test images of a photon-limited protocol run;
+    the images as the data has them (groups given or none, or ``data``: eval.py --data)."""
+    return CLEAN if cfg.data.groups == "severity" and not data else AS_GIVEN
+
+
+def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=0.0, seed=0,
+                 reference=CLEAN):
+    """Accuracy on the images as they are and at each photon count of ``ladder``:
+    ``capture(images, photons, read_noise, rng)`` simulates the capture (datasets.photons),
+    seeded per level; ``make_set(images, labels)`` makes an evaluation set; ``reference``
+    names the images as they are (reference_label). Returns {"clean": acc (on them, under
+    this key whatever they are), "reference", "levels": [{"photons", "acc"}],
+    "photons_at_90", "photons_at_50"}: the photon count at which accuracy falls to 90 % and
+    50 % of it (interpolated on the log axis; None if never)."""
     labels = np.asarray(labels)
 
     def accuracy(x, desc):
         return float((predict_probabilities(predict, make_set(x, labels), desc).argmax(1)
                       == labels).mean())
 
-    clean = accuracy(images, "clean")
+    clean = accuracy(images, reference)
     levels = []
     for i, photons in enumerate(ladder):
         captured = capture(images, photons, read_noise, np.random.default_rng([seed, 40, i]))
         levels.append({"photons": photons, "acc": accuracy(captured, f"{photons:g} photons")})
-    return {"clean": clean, "levels": levels, "read_noise": read_noise, "seed": seed,
-            "photons_at_90": threshold(levels, 0.9 * clean),
+    return {"clean": clean, "reference": reference, "levels": levels, "read_noise": read_noise,
+            "seed": seed, "photons_at_90": threshold(levels, 0.9 * clean),
             "photons_at_50": threshold(levels, 0.5 * clean)}
 
 
@@ -73,17 +85,19 @@ def write_photon_sweep(base, result, source):
     with atomic_path(base + ".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["photons", "accuracy"])
-        writer.writerow(["clean", f"{result['clean']:.6f}"])
+        writer.writerow([result.get("reference", CLEAN), f"{result['clean']:.6f}"])
         for level in result["levels"]:
             writer.writerow([f"{level['photons']:g}", f"{level['acc']:.6f}"])
 
 
 def format_photon_sweep(result):
-    head = "photons  | clean " + " ".join(f"{lv['photons']:>6.3g}" for lv in result["levels"])
-    row = f"accuracy | {100 * result['clean']:5.1f} " + " ".join(
+    label = result.get("reference", CLEAN)
+    what = label if label == CLEAN else f"the accuracy {label}"
+    head = f"photons  | {label} " + " ".join(f"{lv['photons']:>6.3g}" for lv in result["levels"])
+    row = f"accuracy | {100 * result['clean']:{len(label)}.1f} " + " ".join(
         f"{100 * lv['acc']:6.1f}" for lv in result["levels"])
-    at = ", ".join(f"{p} % of clean at {result[f'photons_at_{p}']:.3g} photons"
-                   if result[f"photons_at_{p}"] is not None else f"{p} % of clean: not reached"
+    at = ", ".join(f"{p} % of {what} at {result[f'photons_at_{p}']:.3g} photons"
+                   if result[f"photons_at_{p}"] is not None else f"{p} % of {what}: not reached"
                    for p in (90, 50))
     return f"{head}\n{row}\n{at}"
 
@@ -115,7 +129,8 @@ def sweep_run(args, cfg, ladder, data, read_noise):
     except ValueError as err:
         sys.exit(f"error: {err}")
     result = photon_sweep(predict, contract_set(info, cfg.train.eval_batch_size),
-                          images, labels, ladder, capture, read_noise, cfg.seed)
+                          images, labels, ladder, capture, read_noise, cfg.seed,
+                          reference_label(cfg, data))
     print(format_photon_sweep(result))
     folder = args.folder or owning_run(source)
     base = (os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None

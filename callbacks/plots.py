@@ -1,11 +1,13 @@
-"""The plots of a run folder: group weights and accuracy by group, drawn from its CSV/JSONL
-files, and a grid of training images per group (matplotlib, Agg)."""
+"""The plots of a run folder: group weights (or, for sharpdro_agnostic, what it selected from
+each group) and accuracy by group, drawn from its CSV/JSONL files, and a grid of training
+images per group (matplotlib, Agg)."""
 import csv
 import os
 
 import numpy as np
 
 from sharpdro.atomic import atomic_path
+from sharpdro.monitor import worst_group
 
 from .run_folder import read_records
 
@@ -25,28 +27,79 @@ def _save(fig, path):
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
-def plot_group_weights(csv_path, png_path):
-    """Worst-case group weights over training steps, one line per group (the columns w_<name>)."""
+# under the weight plot: why a rare group's weight falls (docs/method.md, absent_groups)
+ABSENT_NOTES = {
+    "zero": "algorithm.absent_groups zero: a group with no image in a batch counts as loss 0 "
+            "in that step's update,\nso the weight of a group absent from most batches (a rare "
+            "one) falls between the batches that hold it ('skip' leaves it)",
+    "skip": "algorithm.absent_groups skip: a group with no image in a batch keeps its weight "
+            "in that step's update;\nthe groups present share the rest",
+}
+
+
+def _read_log(csv_path):
+    """(header, rows) of a run's CSV log; ([], []) if there is none."""
+    if not os.path.isfile(csv_path):
+        return [], []
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
-    header, rows = rows[0], rows[1:]
-    if not rows:
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def plot_group_weights(csv_path, png_path, absent_groups=None):
+    """Worst-case group weights over training steps, one line per group (the columns
+    w_<name>), with a note on what ``absent_groups`` does to a rare group's weight. None
+    (no plot) when the weights never moved: one group, or an algorithm that keeps them
+    uniform (erm, sam, sharpdro_agnostic: plot_selection shows what the last did)."""
+    header, rows = _read_log(csv_path)
+    names = [n[2:] for n in header[2:]]
+    weights = np.array([[float(v) for v in r[2:]] for r in rows])
+    if not rows or all(worst_group(w, names) == "-" for w in weights):
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = [int(r[1]) for r in rows]
-    for j, name in enumerate(header[2:], start=2):
-        ax.plot(steps, [float(r[j]) for r in rows], label=name[2:])
+    for j, name in enumerate(names):
+        ax.plot(steps, weights[:, j], label=name)
     ax.set_xlabel("step")
     ax.set_ylabel("group weight")
     ax.set_title("worst-case group weights")
     ax.legend(fontsize=7, ncol=2, title="group", title_fontsize=7)
+    if absent_groups in ABSENT_NOTES:
+        fig.text(0.01, -0.02, ABSENT_NOTES[absent_groups], fontsize=6.5, va="top", ha="left")
     _save(fig, png_path)
     plt.close(fig)
     return png_path
 
 
-def plot_accuracy_by_severity(jsonl_path, png_path):
+def plot_selection(csv_path, png_path, names=None):
+    """sharpdro_agnostic's selection.csv: per group, its share of the selected images and
+    the part of its images selected, over training steps. None (no plot) without the log
+    or with one group (the share is then 1 and the rate the selected fraction)."""
+    header, rows = _read_log(csv_path)
+    count = (len(header) - 2) // 2
+    if not rows or count < 2:
+        return None
+    names = list(names) if names is not None and len(names) == count else list(range(count))
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
+    steps = [int(r[1]) for r in rows]
+    for ax, start, what in ((axes[0], 2, "share of the selected images"),
+                            (axes[1], 2 + count, "part of the group's images selected")):
+        for j, name in enumerate(names):
+            ax.plot(steps, [float(r[start + j]) for r in rows], label=str(name))
+        ax.set_xlabel("step")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, ncol=2, title="group", title_fontsize=7)
+    fig.suptitle("worst-case set by group (the update never reads the groups; "
+                 "the group weights stay uniform)", fontsize=9)
+    _save(fig, png_path)
+    plt.close(fig)
+    return png_path
+
+
+def plot_accuracy_by_group(jsonl_path, png_path):
     """Accuracy per severity or group at the last evaluation (validation and test); with
     several evaluations, a second panel with the worst group's accuracy over the epochs."""
     records = read_records(jsonl_path)
@@ -116,7 +169,8 @@ def plot_group_examples(examples, kind, png_path):
 
 def plot_photon_sweep(curves, png_path):
     """Accuracy against photons per pixel at full scale (log axis, falling to the right),
-    one line per run, the clean accuracy as a dashed line of the same colour."""
+    one line per run, its accuracy before any capture (clean, or as given) as a dashed line
+    of the same colour."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     for name, result in curves.items():
@@ -128,7 +182,8 @@ def plot_photon_sweep(curves, png_path):
     ax.invert_xaxis()  # darker to the right
     ax.set_xlabel("photons per pixel at full scale")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title("accuracy as light falls (dashed: clean)")
+    references = sorted({result.get("reference", "clean") for result in curves.values()})
+    ax.set_title(f"accuracy as light falls (dashed: {' / '.join(references)})")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     _save(fig, png_path)

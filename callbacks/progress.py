@@ -28,7 +28,7 @@ def format_seconds(seconds):
 class ProgressLogger(Callback):
     """Every ``every`` steps: a line with loss, lr, group weights, the worst group and the
     ETA (training plus the evaluations still to come), and a row in ``train_log.csv`` and
-    ``group_weights.csv``; at the end of the run, ``plots/group_weights.png``."""
+    ``group_weights.csv`` (finish_run plots it at the end of the run, if the weights moved)."""
 
     def __init__(self, cell, lrs, state, every, folder, print_fn=print, group_names=None):
         """``group_names``: the column suffixes (default 0..G-1, the severities)."""

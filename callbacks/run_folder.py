@@ -13,7 +13,9 @@
       eval.jsonl            one line per evaluation and split
       predictions.npz       the latest evaluation's predictions
       checkpoints/          last.ckpt, best.ckpt
-      plots/                groups.png, group_weights.png, accuracy_by_severity.png
+      plots/                groups.png; group_weights.png (if the weights moved);
+                            selection.png (sharpdro_agnostic, 2 groups or more);
+                            accuracy_by_severity.png or accuracy_by_group.png
       model.mindir          the best model, dynamic batch (written by train.py)
       exports/              export.py's files, named by checkpoint, batch and format
       evals/                eval.py's results, named by what was evaluated
@@ -81,6 +83,10 @@ class RunFolder:
 
     def plot(self, name):
         return os.path.join(self.path, self.PLOTS, f"{name}.png")
+
+    def accuracy_plot(self, kind):
+        """plots/accuracy_by_<kind>.png: by severity (the protocol's groups) or by group."""
+        return self.plot(f"accuracy_by_{kind}")
 
     def export_base(self, source, batch_size):
         """exports/model_<source>_batch<N|dynamic> (the format adds its suffix)."""

@@ -1,11 +1,13 @@
 """The callbacks of one training run, in the order they must run, and the end of a run."""
+import os
+
 import yaml
 from mindspore.train import Callback
 
 from .checkpoint import Checkpointer
 from .evaluation import SeverityEval
 from .interrupt import Interrupt
-from .plots import plot_accuracy_by_severity, plot_group_weights
+from .plots import plot_accuracy_by_group, plot_group_weights, plot_selection
 from .progress import NanGuard, ProgressLogger, StopAtStep
 from .replicas import AverageReplicas
 from .selection_log import SelectionLogger
@@ -43,12 +45,27 @@ def create_callbacks(cell, network, data, state, folder, cfg, lrs, rank=0, world
 
 def finish_run(folder, export=None):
     """The end of a run, one owner (RunEnd, and train.py for a resumed run whose last epoch
-    had already been trained): the plots of the group weights and of the accuracy per
-    group, then ``export(best checkpoint)``."""
-    plot_group_weights(folder.file(folder.WEIGHTS_LOG), folder.plot("group_weights"))
-    plot_accuracy_by_severity(folder.file(folder.EVAL_LOG), folder.plot("accuracy_by_severity"))
+    had already been trained): the plots of the group weights (if they moved), of
+    sharpdro_agnostic's selection per group and of the accuracy per severity or group,
+    then ``export(best checkpoint)``."""
+    info = folder.data_info() or {}
+    plot_group_weights(folder.file(folder.WEIGHTS_LOG), folder.plot("group_weights"),
+                       absent_groups(folder))
+    plot_selection(folder.file(folder.SELECTION), folder.plot("selection"),
+                   info.get("group_names"))
+    plot_accuracy_by_group(folder.file(folder.EVAL_LOG),
+                           folder.accuracy_plot(info.get("group_kind", "severity")))
     if export is not None:
         export(folder.model_checkpoint())
+
+
+def absent_groups(folder):
+    """The run's algorithm.absent_groups as its config.yaml has it (None: not there)."""
+    path = folder.file(folder.CONFIG)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return ((yaml.safe_load(f) or {}).get("algorithm") or {}).get("absent_groups")
 
 
 class RunEnd(Callback):

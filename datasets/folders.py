@@ -16,7 +16,10 @@ antialiased) and the centre is cropped. The cache key holds
 every file's path, size and modification time, so an edited folder is read again; the
 cached pixels are memory-mapped, so the process does not hold them all.
 
-Every bad input is a ValueError of one line that names the file (and the CSV line).
+Every bad input is a ValueError of one line that names the file (and the CSV line). A class
+or group with fewer than RARE training images and none in validation or test (a misspelt
+label, an unknown group) is a warning naming the closest known name, or with
+``data.strict: true`` an error.
 """
 import collections
 import concurrent.futures
@@ -28,6 +31,7 @@ import os
 import numpy as np
 
 from sharpdro.field import Field
+from sharpdro.registry import closest
 
 from .cache import ArrayCache, key_name
 from .images import EXTENSIONS, decode, image_header, is_image
@@ -44,6 +48,11 @@ DECODE_VERSION = 1  # bump when decoding changes what it produces
 DEFAULT_SIZE_CAP = 224  # image_size null: the images' own size, at most this
 SAMPLE = 500  # headers read to choose the default size and channels
 SHOW = 5  # files named in an error
+RARE = 5  # a class or group with fewer training images and none in val/test is suspect
+TYPO_CUTOFF = 0.75  # difflib ratio from which a rare name is taken for a typo of a known one
+STRICT = Field(False, bool, f"image_folder/csv: a class or group with fewer than {RARE} "
+               "training images and none in validation or test (a misspelt label, an "
+               "unknown group) stops the run instead of a warning")
 
 
 def _listing(paths, what):
@@ -182,9 +191,45 @@ def _names(values):
     return distinct, index
 
 
-def build_source(entries, root, image_size, channels, cache_dir, skip_unreadable, with_groups):
+def rare_names(entries, with_groups):
+    """One message per class (and group) with fewer than RARE training images and none in
+    the validation or test split the data gives (or fewer than RARE when it gives neither):
+    what a misspelt label or an unknown group looks like; the closest well-populated name
+    is suggested when it is close enough to be the intended one."""
+    evaluated = [entries[s] for s in ("val", "test") if s in entries]
+    where = ", none in validation or test" if evaluated else ""
+    messages = []
+    for kind, pos in [("class", 1)] + ([("group", 2)] if with_groups else []):
+        counts = collections.Counter(e[pos] for e in entries["train"])
+        seen = {e[pos] for rows in evaluated for e in rows}
+        rare = sorted(n for n, c in counts.items() if c < RARE and n not in seen)
+        known = [n for n in counts if n not in rare]
+        for name in rare:
+            hint = closest(name, known, TYPO_CUTOFF)
+            messages.append(f"{kind} {name!r} has {counts[name]} training image(s){where}"
+                            + (f" (did you mean {hint!r}?)" if hint else ""))
+    return messages
+
+
+def check_rare_names(entries, root, with_groups, strict):
+    """rare_names as warnings, or with ``strict`` as one ValueError line."""
+    messages = rare_names(entries, with_groups)
+    if messages and strict:
+        more = f"; ... ({len(messages)} in all)" if len(messages) > SHOW else ""
+        raise ValueError(f"{root}: " + "; ".join(messages[:SHOW]) + more
+                         + " (data.strict is true: fix the data or set it to false)")
+    for message in messages[:SHOW]:
+        print(f"warning: {root}: {message}", flush=True)
+    if len(messages) > SHOW:
+        print(f"warning: {root}: {len(messages) - SHOW} more such class(es) or group(s)",
+              flush=True)
+
+
+def build_source(entries, root, image_size, channels, cache_dir, skip_unreadable, with_groups,
+                 strict=False):
     """``entries``: {split: [(path, class name, group name or None)]} -> Source. Class and
-    group names come from the training split; val/test may not add new ones."""
+    group names come from the training split; val/test may not add new ones; rare ones are
+    warned about (check_rare_names)."""
     train = entries["train"]
     class_names, class_index = _names([c for _, c, _ in train])
     group_names = group_index = None
@@ -198,7 +243,7 @@ def build_source(entries, root, image_size, channels, cache_dir, skip_unreadable
             if unknown:
                 raise ValueError(f"{root}: {split} has {kind}(es) that train lacks: "
                                  f"{', '.join(unknown[:SHOW])}")
-    all_paths = [p for split in entries.values() for p, _, _ in split]
+    check_rare_names(entries, root, with_groups, strict)
     size, channels = default_shape([p for p, _, _ in train], image_size, channels)
     out, fingerprint = {}, hashlib.sha256(f"{size} {channels} {skip_unreadable}".encode())
     for split, rows in entries.items():
@@ -211,7 +256,9 @@ def build_source(entries, root, image_size, channels, cache_dir, skip_unreadable
                   if with_groups else None)
         files = [os.path.relpath(p, root) for p, k in zip(paths, kept) if k]
         out[split] = Split(images, labels, groups, files)
-    log.info("%s: %d images in %s, %d classes%s, %d px, %d channel(s)", root, len(all_paths),
+    # the images read: skipped unreadable files are not counted
+    log.info("%s: %d images in %s, %d classes%s, %d px, %d channel(s)", root,
+             sum(len(split) for split in out.values()),
              "/".join(out), len(class_names),
              f", {len(group_names)} groups" if with_groups else "", size, channels)
     return Source(out["train"], out.get("test"), class_names, val=out.get("val"),
@@ -262,9 +309,10 @@ def _scan_split(folder):
 
 
 @READERS.register("image_folder", file_names=True, options={
-    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE})
+    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE,
+    "strict": STRICT})
 def read_image_folder(data_dir="data", seed=0, image_size=None, channels=None,
-                      skip_unreadable=False, cache_dir="cache"):
+                      skip_unreadable=False, cache_dir="cache", strict=False):
     """ROOT/{train,val,test}/[<group>/]<class>/* (val optional)."""
     root = data_dir
     if not os.path.isdir(root):
@@ -287,7 +335,7 @@ def read_image_folder(data_dir="data", seed=0, image_size=None, channels=None,
                          f"({', '.join(f'{s}: {d} level(s)' for s, d in depths.items())})")
     _report_ignored(ignored, root)
     return build_source(entries, root, image_size, channels, cache_dir, skip_unreadable,
-                        with_groups=depths["train"] == 2)
+                        with_groups=depths["train"] == 2, strict=strict)
 
 
 # -- a metadata CSV -------------------------------------------------------------------------
@@ -362,9 +410,10 @@ def _csv_entries(metadata, columns):
                       "and split)"),
     "columns": Field({}, dict, "csv: column names for the roles path, label, group, split "
                      "where they differ, e.g. {label: y, group: place}"),
-    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE})
+    "image_size": IMAGE_SIZE, "channels": CHANNELS, "skip_unreadable": SKIP_UNREADABLE,
+    "strict": STRICT})
 def read_csv(data_dir=None, seed=0, metadata=None, columns=None, image_size=None, channels=None,
-             skip_unreadable=False, cache_dir="cache"):
+             skip_unreadable=False, cache_dir="cache", strict=False):
     """A metadata CSV (module docstring). Without a split column every row is training data
     (validation and test are then carved from it)."""
     if not metadata:
@@ -373,7 +422,7 @@ def read_csv(data_dir=None, seed=0, metadata=None, columns=None, image_size=None
     if "train" not in entries:
         raise ValueError(f"{metadata}: no training rows")
     return build_source(entries, base, image_size, channels, cache_dir, skip_unreadable,
-                        with_groups=with_groups)
+                        with_groups=with_groups, strict=strict)
 
 
 def read_eval_data(path, class_names, image_size, channels, cache_dir, columns=None,

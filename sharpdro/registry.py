@@ -11,9 +11,9 @@ import importlib
 import pkgutil
 
 
-def closest(name, candidates):
-    """The candidate closest to ``name``, or None."""
-    match = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.0)
+def closest(name, candidates, cutoff=0.0):
+    """The candidate closest to ``name`` (difflib's ratio at least ``cutoff``), or None."""
+    match = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=cutoff)
     return match[0] if match else None
 
 

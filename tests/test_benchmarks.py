@@ -253,3 +253,28 @@ def test_pass2_rules_reports_each_rule_against_the_whole_batch(tmp_path, monkeyp
     text = (tmp_path / "results" / "quickstart_pass2_rules_f0.2.md").read_text()
     assert "| full | 70.00 +- 0.00 | 80.00 +- 0.00 | 80.00, 80.00 |" in text
     assert "| top | 61.00 +- 0.00 | 45.00 +- 7.07 | 40.00, 50.00 |" in text
+
+
+@pytest.mark.parametrize("name", ["own_csv_given", "fmnist_shot"])
+def test_the_comparison_rows_give_the_recorded_runs_their_options(name):
+    """Each recorded comparison run (results/runs/<name>/<row>/<value>/seed0) comes out of
+    its config and the row's overrides with the algorithm options it had (the config no
+    longer sets irm's and vrex's anneal_steps: their rows do)."""
+    from sharpdro import config as C
+    from sharpdro.hparams import HPARAMS
+
+    root = os.path.join("results", "runs", name)
+    checked = 0
+    for table, rows in reproduce.COMPARISON.items():
+        for label, (algorithm, *_) in rows.items():
+            if reproduce.source_row(table, label) is not None:
+                continue  # refers to another row's run folder
+            for value, _, folder, algorithm, overrides in reproduce.method_runs(table, label, [0], root):
+                if not os.path.isfile(os.path.join(folder, "config.yaml")):
+                    continue
+                recorded = C.load_config(os.path.join(folder, "config.yaml"))
+                cfg = C.load_config(f"configs/{name}.yaml", ["--algorithm.name", algorithm, *overrides])
+                for key in HPARAMS[algorithm]:
+                    assert cfg.algorithm[key] == recorded.algorithm[key], (folder, key)
+                checked += algorithm in ("irm", "vrex")
+    assert checked >= 6  # irm's and vrex's grids

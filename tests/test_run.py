@@ -438,7 +438,7 @@ def test_help_lists_the_registries(capsys):
 def test_accuracy_plot_is_one_panel_for_one_evaluation(tmp_path):
     from PIL import Image
 
-    from callbacks.plots import plot_accuracy_by_severity
+    from callbacks.plots import plot_accuracy_by_group
 
     record = {"acc": {"0": 0.9, "1": 0.8}, "worst_acc": 0.8}
     widths = {}
@@ -446,9 +446,64 @@ def test_accuracy_plot_is_one_panel_for_one_evaluation(tmp_path):
         path = tmp_path / f"eval{evals}.jsonl"
         path.write_text("".join(json.dumps({**record, "epoch": e, "split": s}) + "\n"
                                 for e in range(1, evals + 1) for s in ("val", "test")))
-        png = plot_accuracy_by_severity(str(path), str(tmp_path / f"plot{evals}.png"))
+        png = plot_accuracy_by_group(str(path), str(tmp_path / f"plot{evals}.png"))
         widths[evals] = Image.open(png).size[0]
     assert widths[1] < 0.7 * widths[3]
+
+
+def _finished_folder(tmp_path, weights, selection=None, kind="group", absent="zero"):
+    """A run folder's logs as a run leaves them (weights: rows of group weights; selection:
+    rows of share_*, rate_*), for finish_run's plots."""
+    from callbacks.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    os.makedirs(folder.path)
+    names = ["clean", "s1", "s2"][:len(weights[0])]
+    (tmp_path / "run" / "config.yaml").write_text(f"algorithm:\n  absent_groups: {absent}\n")
+    folder.write_json(folder.DATA, {"group_kind": kind, "group_names": names})
+    rows = [",".join(["epoch", "step"] + [f"w_{n}" for n in names])]
+    rows += [",".join(map(str, [1, 5 * (i + 1), *w])) for i, w in enumerate(weights)]
+    (tmp_path / "run" / folder.WEIGHTS_LOG).write_text("\n".join(rows) + "\n")
+    if selection is not None:
+        count = len(selection[0]) // 2
+        rows = [",".join(["epoch", "step"] + [f"share_{s}" for s in range(count)]
+                         + [f"rate_{s}" for s in range(count)])]
+        rows += [",".join(map(str, [1, 5 * (i + 1), *r])) for i, r in enumerate(selection)]
+        (tmp_path / "run" / folder.SELECTION).write_text("\n".join(rows) + "\n")
+    record = {"epoch": 1, "split": "test", "acc": {n: 0.5 for n in names}, "worst_acc": 0.5,
+              "group_kind": kind}
+    (tmp_path / "run" / folder.EVAL_LOG).write_text(json.dumps(record) + "\n")
+    return folder
+
+
+def test_flat_group_weights_give_no_plot_and_the_agnostic_selection_its_own(tmp_path, monkeypatch):
+    import callbacks.plots as P
+    from callbacks import finish_run
+
+    drawn, real = {}, P._save
+
+    def save(fig, path):  # keeps each figure's notes
+        drawn[os.path.basename(path)] = [t.get_text() for t in fig.texts]
+        real(fig, path)
+
+    monkeypatch.setattr(P, "_save", save)
+    # groups none (one group at 1.0 throughout): nothing to show, no selection by group
+    folder = _finished_folder(tmp_path / "none", [[1.0]] * 3, selection=[[1.0, 0.2]] * 3)
+    finish_run(folder)
+    assert sorted(os.listdir(os.path.join(folder.path, "plots"))) == ["accuracy_by_group.png"]
+    # sharpdro_agnostic with groups: uniform weights, its selection per group instead
+    folder = _finished_folder(tmp_path / "agnostic", [[1 / 3] * 3] * 3,
+                              selection=[[0.1, 0.3, 0.6, 0.05, 0.2, 0.9]] * 3)
+    finish_run(folder)
+    assert sorted(os.listdir(os.path.join(folder.path, "plots"))) == [
+        "accuracy_by_group.png", "selection.png"]
+    # weights that move: plotted, with why a group absent from most batches falls
+    folder = _finished_folder(tmp_path / "dro", [[0.3, 0.3, 0.4], [0.4, 0.4, 0.2]], kind="severity")
+    finish_run(folder)
+    assert sorted(os.listdir(os.path.join(folder.path, "plots"))) == [
+        "accuracy_by_severity.png", "group_weights.png"]
+    (note,) = drawn["group_weights.png"]
+    assert "absent_groups zero" in note and "absent from most batches" in note and "falls" in note
 
 
 def test_a_run_stopped_after_its_last_checkpoint_is_completed_on_resume(run_dir, tmp_path):
@@ -537,6 +592,10 @@ def test_photon_sweep_falls_with_the_light_and_is_seeded(run_dir, tmp_path):
     assert accs[-1] < result["clean"] - 0.1  # one photon: much worse
     assert all(lower <= upper + 0.05 for upper, lower in zip(accs, accs[1:]))  # falls, within noise
     assert os.path.isfile(os.path.join(run_dir, "plots", "photon_sweep.png"))
+    # the protocol's test images before any capture are clean ones
+    assert result["reference"] == "clean"
+    with open(os.path.join(run_dir, "evals", "photon_sweep.csv")) as f:
+        assert f.read().splitlines()[1].startswith("clean,")
     # the simulation itself: unchanged at a huge count, Poisson-noisy at a small one
     img = np.full((1, 8, 8, 1), 128, np.uint8)
     np.testing.assert_array_equal(capture(img, 1e9, rng=0), img)
