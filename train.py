@@ -50,17 +50,17 @@ def main(argv=None):
     from sharpdro.atomic import describe_os_error
 
     args, rest = parse_args(sys.argv[1:] if argv is None else argv)
-    args.folder = None  # the folder being written, for the messages of a failed run
+    args.folder = args.top = None  # the folders being written, for a failed run's message
     try:
         with contextlib.ExitStack() as hold:  # the run folder's lock, released on any exit
             return train(args, rest, hold)
     except UserError as err:
         sys.exit(f"error: {err}")
     except FloatingPointError as err:  # the NaN guards
-        sys.exit(f"error: {err}. {kept_checkpoint(args.folder)} Try a lower optim.lr or "
-                 "algorithm.rho.")
+        sys.exit(f"error: {err}. {kept_checkpoint(args.folder, args.top)} Try a lower "
+                 "optim.lr or algorithm.rho.")
     except OSError as err:  # a full disk, a folder that became read-only
-        sys.exit(f"error: {describe_os_error(err)}. {kept_checkpoint(args.folder)}")
+        sys.exit(f"error: {describe_os_error(err)}. {kept_checkpoint(args.folder, args.top)}")
 
 
 def train(args, rest, hold):
@@ -71,10 +71,10 @@ def train(args, rest, hold):
     from sharpdro.algorithms import POST_HOC, TWO_STAGE
 
     cfg, folder, resume_from = resolve_run(args, rest)
-    args.folder = folder
+    args.folder = args.top = folder
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.time()
-    algorithm, reference, data, rank, world = load_data(cfg, folder)
+    algorithm, reference, data, rank, world = load_data(args, hold, cfg, folder, resume_from)
     run = fit.Run(args, rest, hold, cfg, folder, rank, world, t0)
     if algorithm.kind == TWO_STAGE:
         return stages.train_two_stage(run, data, reference, resume_from)

@@ -3,11 +3,14 @@ choices, the ignored settings, the device and ranks, the data and its evaluation
 import time
 
 from .checks import UserError, check_choices, check_evaluation_sets, warn_ignored
+from .resume import confirm
 
 
-def load_data(cfg, folder):
+def load_data(args, hold, cfg, folder, resume_from):
     """-> (algorithm class, reference run or None, DataBundle, rank, world size);
-    UserError in one line for any bad input."""
+    UserError in one line for any bad input. Before the data is built, rank 0 takes the run
+    folder's lock (held in ``hold`` to the end) and decides again under it what the folder
+    may be used for; a reference run is held against writers while this run reads it."""
     from datasets import build_data
     from datasets.readers import DatasetNotFoundError
     from sharpdro.atomic import describe_os_error
@@ -21,8 +24,11 @@ def load_data(cfg, folder):
         warn_ignored(cfg)
         set_context(cfg.device_target, cfg.mode, cfg.device_id, seed=cfg.seed)
         rank, world = init_distributed(cfg.train.distributed)
+        if reference is not None:  # no training may change it while it is read
+            hold.enter_context(reference.read_lock())
         if rank == 0:  # only rank 0 writes, and holds the folder
-            folder.check_free()
+            hold.enter_context(folder.lock("train.py"))
+            confirm(args, cfg, folder, resume_from)
         t0 = time.time()
         data = build_data(cfg, rank, world)
         check_evaluation_sets(data)

@@ -14,8 +14,9 @@ INTERRUPTED = 130  # the shell's status for a process ended by Ctrl-C
 
 
 class Run:
-    """What every stage of one train.py run shares: the command, the run folder (taken
-    with ``claim`` just before the first write, after every input check) and the ranks."""
+    """What every stage of one train.py run shares: the command, the run folder (locked by
+    rank 0 before the data is built, written from ``claim`` on, after every input check)
+    and the ranks."""
 
     def __init__(self, args, rest, hold, cfg, folder, rank, world, t0):
         self.args, self.rest, self.hold, self.cfg, self.folder = args, rest, hold, cfg, folder
@@ -24,16 +25,15 @@ class Run:
         self.claimed = False
         self.network = None  # the network fit() trained last
 
+    def argv(self):
+        """The command's arguments, quoted for a shell (without --overwrite)."""
+        return [shlex.quote(a) for a in command_line(self.args, self.rest) if a != "--overwrite"]
+
     def claim(self):
-        """Lock the run folder (rank 0), clear it for --overwrite, write its config."""
+        """Rank 0, at the first write (the folder is locked since the data was built):
+        clear it for --overwrite, write its config."""
         if self.claimed or not self.main_rank:
             return
-        from .run_folder import RunFolderError
-
-        try:
-            self.hold.enter_context(self.folder.lock("train.py"))
-        except RunFolderError as err:
-            raise UserError(str(err)) from None
         self.claimed = True
         if self.args.overwrite:
             self.folder.clear()
@@ -41,8 +41,10 @@ class Run:
         C.save_config(self.cfg, self.folder.file(self.folder.CONFIG))
 
 
-def build_step(cfg, data, world, resume_from):
-    """(network, start report or None, train-step cell, learning rates) of ``cfg``."""
+def build_step(cfg, data, world, resume_from, same_start=None):
+    """(network, start report or None, train-step cell, learning rates) of ``cfg``.
+    ``same_start``: the start_weights.json record the start weights must equal (stage 2 of a
+    two-stage run starts from the file stage 1 started from)."""
     from sharpdro.algorithms import create_train_step_from_config
     from sharpdro.models import create_model_from_config, model_head
     from sharpdro.optim import create_optimizer_from_config, lr_schedule_from_config
@@ -52,6 +54,11 @@ def build_step(cfg, data, world, resume_from):
     net = create_model_from_config(cfg.model, data.num_classes, data.in_channels)
     try:  # a resumed run's weights come from its checkpoint; the freeze applies again
         start = start_from_config(net, cfg.model, load=not resume_from)
+        if start is not None and same_start and start.sha256 != same_start["sha256"]:
+            raise ValueError(f"model.checkpoint {start.path} changed since stage 1 started from "
+                             f"it (sha256 {same_start['sha256'][:16]}... then, "
+                             f"{start.sha256[:16]}... now): put the file back, or start the "
+                             "run again with --overwrite")
         if start is not None:
             print(start.summary())
             for message in class_name_warnings(start, data):
@@ -70,6 +77,17 @@ def build_step(cfg, data, world, resume_from):
                                              and cfg.train.amp_level != "O0"):
         cell.enable_loss_scale()
     return net, start, cell, lrs
+
+
+def recorded_start(folder):
+    """The start_weights.json record of ``folder`` (None without one)."""
+    import json
+
+    try:
+        with open(folder.file(folder.START)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def resume_state(cell, folder, resume_from, world):
@@ -137,7 +155,8 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
 
     run.args.folder = folder  # for the messages of a failed run
     ms.set_seed(cfg.seed)  # every model of the run starts from the seed's weights (jtt, eiil)
-    net, start, cell, lrs = build_step(cfg, data, run.world, resume_from)
+    first = None if stage1 else recorded_start(folder.stage1())
+    net, start, cell, lrs = build_step(cfg, data, run.world, resume_from, first)
     resumed = resume_state(cell, folder, resume_from, run.world)
     if run.main_rank:
         prepare_folder(run, cfg, folder, data, start, resumed, stage1)
@@ -232,13 +251,20 @@ def final_summary(folder, state, best_metric, format_table):
             f"{format_table(tests[state.best_epoch])}")
 
 
-def kept_checkpoint(folder):
-    """What a failed run leaves to resume from, in a sentence."""
+def kept_checkpoint(folder, top=None):
+    """What a failed run leaves to resume from, in a sentence. ``folder``: the stage's run
+    folder, ``top`` the run's: a two-stage run that failed in stage 2 before its first
+    checkpoint still has stage 1's."""
     from sharpdro.checkpoint import read_run_state
 
-    try:
-        saved = read_run_state(folder.checkpoint("last"))
-    except (AttributeError, ValueError, OSError):
-        return "No checkpoint was written."
-    return (f"The last good checkpoint is kept: epoch {saved['epoch']} (step {saved['step']}) "
-            f"in {folder.checkpoint('last')}.")
+    candidates = [folder] + ([top.stage1()] if top is not None and folder is top else [])
+    for current in candidates:
+        try:
+            saved = read_run_state(current.checkpoint("last"))
+        except (AttributeError, ValueError, OSError):
+            continue
+        which = "" if current is folder else "stage 1's "
+        return (f"The last good checkpoint is kept: {which}epoch {saved['epoch']} (step "
+                f"{saved['step']}) in {current.checkpoint('last')}; continue with train.py "
+                f"--resume {shlex.quote(str(top or folder))}.")
+    return "No checkpoint was written."

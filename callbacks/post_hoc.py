@@ -5,11 +5,13 @@ data.json, checkpoints/best.ckpt and last.ckpt (the reference's weights with the
 eval.jsonl (validation and test per group), <method>.json (what the refit chose), and
 model.mindir. The data must have groups in its validation set."""
 import os
+import sys
 import time
 
 import numpy as np
 
 from sharpdro import hparams as H
+from sharpdro.atomic import file_sha256
 
 from .checks import UserError, same_data_model_seed
 
@@ -124,7 +126,8 @@ def write_run(run, data, ckpt, result, before):
         print(f"[{split}, {cfg.algorithm.name} head]\n{format_table(evaluated)}")
     folder.write_json(f"{cfg.algorithm.name}.json", {
         "source_run": os.path.abspath(cfg.algorithm.reference),
-        "source_checkpoint": os.path.abspath(ckpt), "seed": cfg.seed,
+        "source_checkpoint": os.path.abspath(ckpt), "source_sha256": file_sha256(ckpt),
+        "seed": cfg.seed,
         "selection_worst_acc_own_head": before, **result.record})
     export = exporter(cfg, folder, data)
     if export is not None:
@@ -132,9 +135,24 @@ def write_run(run, data, ckpt, result, before):
 
 
 def train_post_hoc(run, data, algorithm, reference):
-    """Refit ``reference``'s head by ``algorithm`` into the run folder; returns its path."""
+    """Refit ``reference``'s head by ``algorithm`` into the run folder; returns its path.
+    Ctrl-C or SIGTERM stops it with a message (exit 130); the folder is then unfinished."""
+    from .fit import INTERRUPTED, python_command
+    from .interrupt import Interrupt
+
     if os.path.abspath(str(run.folder)) == os.path.abspath(str(reference)):
         raise UserError("the run folder must differ from algorithm.reference")
+    try:
+        with Interrupt():
+            return refit_into(run, data, algorithm, reference)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the {run.cfg.algorithm.name} refit in {run.folder} is not "
+              f"finished. Start it again with:\n  {python_command()} train.py "
+              f"{' '.join(run.argv())} --overwrite", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+
+
+def refit_into(run, data, algorithm, reference):
     ckpt = reference.model_checkpoint()
     try:
         result, before = fit_head(run, data, algorithm, ckpt)

@@ -28,15 +28,23 @@ def load_run_config(args, rest):
 
 
 def resolve_run(args, rest):
-    """-> (config, RunFolder, checkpoint to resume from or None); checks the folder."""
+    """-> (config, RunFolder, checkpoint to resume from or None); checks the folder. The
+    decision is taken again under the folder's lock (``confirm``), where it counts."""
     cfg = load_run_config(args, rest)
     folder = RunFolder(cfg.run_dir or os.path.join(cfg.output_root, C.run_name(cfg)))
+    return cfg, folder, decide(args, cfg, folder)
+
+
+def decide(args, cfg, folder):
+    """The checkpoint to resume from (None: a new run, or a two-stage run resumed in
+    stage 1); UserError where the folder holds what the command may not touch."""
     last = folder.checkpoint("last")
     in_stage1 = not folder.has_checkpoint() and folder.stage1().has_checkpoint()  # jtt, eiil
     if args.resume:
-        if in_stage1:  # stopped in stage 1: the run's own config is what it started with
+        if in_stage1:  # stopped in stage 1: the run's config, and what stage 1 was trained with
             check_changes(C.load_config(folder.file(folder.CONFIG)), cfg)
-            return cfg, folder, None
+            check_stage1_changes(cfg, folder.stage1())
+            return None
         if not folder.has_checkpoint():
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
@@ -44,7 +52,7 @@ def resolve_run(args, rest):
         if folder.is_finished() and cfg.train.epochs <= saved_epoch:
             raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
                             "--train.epochs to train on)")
-        return cfg, folder, last
+        return last
     if not args.overwrite:
         if folder.is_finished():
             raise UserError(f"{folder} already holds a finished run; use --overwrite to "
@@ -52,7 +60,44 @@ def resolve_run(args, rest):
         if folder.has_checkpoint() or in_stage1:
             raise UserError(f"{folder} holds an unfinished run; continue it with --resume "
                             f"{folder}, or replace it with --overwrite")
-    return cfg, folder, None
+        other = started_by(folder)
+        if other is not None and other != cfg.algorithm.name:
+            raise UserError(f"{folder} holds an unfinished {other} run (stopped before its "
+                            "first checkpoint); replace it with --overwrite, or choose another "
+                            "--name/--run_dir")
+    return None
+
+
+def started_by(folder):
+    """The algorithm of the run whose config.yaml the folder holds, or None."""
+    try:
+        return C.load_config(folder.file(folder.CONFIG)).algorithm.name
+    except (C.ConfigError, OSError):
+        return None
+
+
+def confirm(args, cfg, folder, resume_from):
+    """Under the folder's lock: the decision ``resolve_run`` took before it, taken again.
+    Another process may have written the folder in between (a second train.py, a refit)."""
+    try:
+        now = decide(args, cfg, folder)
+    except UserError as err:
+        raise UserError(f"{err} (written by another process while this one started)") from None
+    if now != resume_from:
+        raise UserError(f"{folder} changed while this run was starting (another process wrote "
+                        "it); run the command again")
+
+
+def check_stage1_changes(cfg, stage1):
+    """A two-stage run resumed in stage 1: what stage 1 is trained with (its config from this
+    run's) must equal what its checkpoint recorded, outside C.RESUMABLE."""
+    from .stages import stage1_config
+
+    try:
+        used = stage1_config(cfg, stage1)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    check_resume_changes(used, stage1.checkpoint("last"))
 
 
 def check_resume_changes(cfg, checkpoint):

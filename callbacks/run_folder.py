@@ -157,7 +157,7 @@ class RunFolder:
                 return (f"{who['program']} (pid {who['pid']} on {who['host']}, "
                         f"since {who['since']})")
             except (ValueError, KeyError, TypeError):
-                return "another process (starting)"
+                return "another process (starting, or reading it)"
         finally:
             os.close(fd)
         return None
@@ -183,8 +183,11 @@ class RunFolder:
         """Hold the folder for one writer while the block runs: an exclusive ``flock`` on
         ``.lock`` (the kernel releases it when the process ends in any way, so a killed
         run leaves nothing stale), which names its holder. RunFolderError when another
-        process holds it, when the path is not a folder, or when it cannot be written."""
+        process holds it (or reads it: ``read_lock``), when the path is not a folder, or
+        when it cannot be written. A folder this call created and nothing wrote into is
+        removed again on release: taking a folder early leaves nothing behind a refusal."""
         self._check_is_folder()
+        created = not os.path.exists(self.path)
         try:
             os.makedirs(self.path, exist_ok=True)
             fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)
@@ -207,7 +210,31 @@ class RunFolder:
             yield self
         finally:
             os.ftruncate(fd, 0)
+            if created and os.listdir(self.path) == [self.LOCK]:
+                os.remove(self.file(self.LOCK))  # still held: nobody can have taken it
+                os.rmdir(self.path)
             os.close(fd)  # releases the lock
+
+    @contextlib.contextmanager
+    def read_lock(self):
+        """Hold the folder against writers while the block reads it: a shared ``flock``
+        on ``.lock`` (readers do not exclude each other; a writer's ``lock`` is refused
+        while it is held, and this is refused while a writer holds the folder)."""
+        self._check_is_folder()
+        try:
+            fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:  # a read-only folder: nobody can write it either
+            yield self
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunFolderError(self._busy(self.holder() or "another process")) from None
+        try:
+            yield self
+        finally:
+            os.close(fd)
 
     # -- writing ---------------------------------------------------------------------
     def create(self):
