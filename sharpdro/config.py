@@ -290,6 +290,63 @@ def resolve_key(key):
     raise _unknown(key, list(leaves()))
 
 
+MAX_YAML_DEPTH = 100  # no config nests more than 4 levels; PyYAML's composer recurses
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, mark, message):
+        super().__init__(message)
+        self.line, self.message = mark.line + 1, message
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML keeps the last,
+    silently dropping the first, e.g. a whole duplicated section) and nesting deeper than
+    MAX_YAML_DEPTH (a RecursionError otherwise). Merge keys (``<<: *base``) may still be
+    overridden."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.path = []  # the keys (or item indexes) from the document to the node composed
+
+    def compose_node(self, parent, index):
+        if len(self.path) > MAX_YAML_DEPTH:
+            raise _Refused(self.peek_event().start_mark,
+                           f"nested more than {MAX_YAML_DEPTH} levels deep")
+        self.path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.path.pop()
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        first = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in first:
+                    name = ".".join(str(p) for p in self.path[1:] + [key.value])
+                    raise _Refused(key.start_mark, f"{name!r} appears twice (first on line "
+                                   f"{first[key.tag, key.value]}); YAML would keep only the "
+                                   "last: remove one")
+                first[key.tag, key.value] = key.start_mark.line + 1
+        return node
+
+
+def read_yaml(text, where, lines=True):
+    """The value of the YAML ``text`` (a string or a file) read by _StrictLoader; an error
+    is a one-line ConfigError naming ``where`` (and the line, with ``lines``)."""
+    loader = _StrictLoader(text)
+    try:
+        return loader.get_single_data()
+    except _Refused as err:
+        raise ConfigError(f"{where}{f' line {err.line}' if lines else ''}: {err.message}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from None
+    finally:
+        loader.dispose()
+
+
 def parse_overrides(args):
     """``['--optim.lr', '0.1', '--rho=0.2']`` -> ``{'optim.lr': 0.1, 'algorithm.rho': 0.2}``."""
     out, i = {}, 0
@@ -306,7 +363,8 @@ def parse_overrides(args):
                 raise ConfigError(f"--{key} needs a value")
             text = args[i + 1]
             i += 2
-        out[resolve_key(key.replace("-", "_"))] = yaml.safe_load(text) if text != "" else None
+        key = resolve_key(key.replace("-", "_"))
+        out[key] = read_yaml(text, f"--{key}", lines=False) if text != "" else None
     return out
 
 
@@ -320,8 +378,8 @@ def load_config(path=None, overrides=None):
             raise ConfigError(f"config file {path!r} does not exist")
         try:
             with open(path) as f:
-                values = yaml.safe_load(f) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
+                values = read_yaml(f, path) or {}
+        except UnicodeDecodeError as err:
             raise ConfigError(f"{path} is not valid YAML: {err}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: the top level must be a mapping, got {type(values).__name__}")
@@ -378,11 +436,7 @@ def flat(cfg):
 
 def from_text(text, where):
     """A config from YAML text (a checkpoint's copy); keys added since get their defaults."""
-    try:
-        values = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: the config is not valid YAML: {err}") from None
-    return _build(schema(), values, "")
+    return _build(schema(), read_yaml(text, where) or {}, "")
 
 
 def from_dict(values):
