@@ -24,7 +24,8 @@ from .atomic import atomic_path
 from .field import ConfigError, Field
 from .hparams import all_hparams, users
 from .registry import closest
-from .choices import CORRUPTION_TABLES, EXECUTION_MODES, PARALLEL_MODES, ROUNDINGS, SCHEDULES
+from .choices import (CORRUPTION_TABLES, EXECUTION_MODES, MAX_STEPS, PARALLEL_MODES, ROUNDINGS,
+                      SCHEDULES)
 from .runtime import DEVICE_TARGETS
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
@@ -415,6 +416,10 @@ def _check(cfg):
     ms = cfg.optim.milestones
     if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
         raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
+    if cfg.train.epochs > MAX_STEPS:  # each epoch is a step at least: refused before the data
+        raise ConfigError(f"train.epochs: {cfg.train.epochs} epochs are more than {MAX_STEPS:,} "
+                          "steps (the learning-rate schedule holds a rate per step, about 55 "
+                          "bytes of memory each)")
     if cfg.model.checkpoint and cfg.model.pretrained:
         raise ConfigError("model.checkpoint and model.pretrained: give one start, not both")
 
