@@ -337,15 +337,17 @@ class _StrictLoader(yaml.SafeLoader):
 def read_yaml(text, where, lines=True):
     """The value of the YAML ``text`` (a string or a file) read by _StrictLoader; an error
     is a one-line ConfigError naming ``where`` (and the line, with ``lines``)."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # reads the start of the stream: may fail already
         return loader.get_single_data()
     except _Refused as err:
         raise ConfigError(f"{where}{f' line {err.line}' if lines else ''}: {err.message}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def parse_overrides(args):

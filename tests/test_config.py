@@ -158,6 +158,15 @@ def test_overrides_are_read_by_the_same_strict_yaml():
     _one_line(e)
 
 
+@pytest.mark.parametrize("text", ["\x00\x01 binary", "data:\n\tdataset: csv\n", "a: 1\n---\nb: 2\n"])
+def test_a_broken_yaml_file_is_one_line(tmp_path, text):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="broken.yaml is not valid YAML: ") as e:
+        load_config(str(path))
+    _one_line(e)
+
+
 def test_yaml_merge_keys_may_still_override(tmp_path):
     path = tmp_path / "merge.yaml"
     path.write_text("data:\n  dataset: csv\n  columns: {<<: {label: y, group: g}, label: z}\n"
