@@ -10,7 +10,8 @@ A config file is YAML with the sections of :data:`SCHEMA`; anything it leaves ou
 the default. Overrides come from the command line as ``--section.key value`` or
 ``--section.key=value``; a key whose name is unique across sections may drop its section
 (``--lr 0.03`` is ``--optim.lr 0.03``). Values are read as YAML (``0.1``, ``true``,
-``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key.
+``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key;
+a key given twice in a file (YAML would keep the last) is an error naming it and its line.
 A config file must name its dataset, model and algorithm (:data:`REQUIRED_IN_FILE`); the
 built-in defaults alone (no file) are for tests and quick experiments.
 """
