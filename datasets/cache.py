@@ -6,6 +6,7 @@ The checksum is computed when the entry is written; a load compares only the fil
 and modification time with the manifest's (hashing a large array at every start would read
 all of it and defeat the memory map), and hashes again only when they differ.
 """
+import errno
 import hashlib
 import json
 import logging
@@ -50,6 +51,8 @@ def _stamp(path):
 class ArrayCache:
     def __init__(self, root):
         self.root = root
+        if os.path.exists(root) and not os.path.isdir(root):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", root)
         os.makedirs(root, exist_ok=True)
         remove_stale(root)  # what a killed process was writing
 
@@ -59,8 +62,14 @@ class ArrayCache:
 
     def load(self, key, mmap=False):
         """The cached array, or None if absent or damaged; ``mmap``: memory-mapped read-only
-        (pages are read when used, so a large array does not have to fit in memory)."""
+        (pages are read when used, so a large array does not have to fit in memory). A folder
+        in place of the entry's file is an IsADirectoryError naming it (not deleted: it is
+        not ours), raised before anything is built."""
         path, manifest_path = self.paths(key)
+        for entry in (path, manifest_path):  # the rename of a rebuilt one would fail on it
+            if os.path.isdir(entry):
+                raise IsADirectoryError(errno.EISDIR, "a folder where this cache entry's file "
+                                        "belongs; delete it (the entry is then rebuilt)", entry)
         if not (os.path.isfile(path) and os.path.isfile(manifest_path)):
             return None
         try:

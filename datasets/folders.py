@@ -25,6 +25,7 @@ import collections
 import concurrent.futures
 import csv
 import hashlib
+import io
 import logging
 import os
 
@@ -348,6 +349,48 @@ def csv_columns(columns):
     return {role: str(columns.get(role, role)) for role in COLUMNS}
 
 
+def read_csv_rows(path):
+    """(header, [(line number, fields)] of the non-blank rows) of the CSV file ``path``.
+
+    Every record must sit on one line of the file and have no more non-empty fields than the
+    header: a quote opened and not closed would otherwise run on over the following lines and
+    swallow their rows into one field (a malformed file read as fewer images, without a word);
+    with one record a line, the rows read are the file's lines. Quoted commas and doubled
+    quotes ("a, ""b"" c.png") read as usual. A malformed line is a ValueError naming it."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path} line {line}: not UTF-8 text ({err.reason}); save the CSV as "
+                         "UTF-8") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, end = [], 0
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if end > start:
+                raise ValueError(f"{path} line {start}: a field runs on to line {end}; a "
+                                 "quoted field is not closed on its own line (an unbalanced \")")
+            if any(c.strip() for c in fields):
+                rows.append((start, fields))
+    except csv.Error as err:
+        if reader.line_num > end + 1:  # the record began on the line after the last one read
+            raise ValueError(f"{path} line {end + 1}: a quoted field is not closed on its own "
+                             f"line (an unbalanced \"; {err})") from None
+        raise ValueError(f"{path} line {reader.line_num}: {err}") from None
+    if not rows:
+        return None, []
+    (_, header), rows = rows[0], rows[1:]
+    header = [h.strip() for h in header]
+    for line, fields in rows:
+        if any(c.strip() for c in fields[len(header):]):
+            raise ValueError(f"{path} line {line}: {len(fields)} fields, the header has "
+                             f"{len(header)} (quote a field that holds a comma)")
+    return header, rows
+
+
 def _csv_entries(metadata, columns):
     """-> ({split: [(path, class, group or None)]}, whether it has a group column, base
     folder). Without a split column every row is "train"."""
@@ -355,19 +398,15 @@ def _csv_entries(metadata, columns):
         raise ValueError(f"data.metadata {metadata}: no such file")
     cols = csv_columns(columns)
     base = os.path.dirname(os.path.abspath(metadata))
-    with open(metadata, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if not header:
-            raise ValueError(f"{metadata}: empty file (expected a header row with "
-                             f"{cols['path']}, {cols['label']}[, {cols['group']}, {cols['split']}])")
-        header = [h.strip() for h in header]
-        for role in ("path", "label"):
-            if cols[role] not in header:
-                raise ValueError(f"{metadata}: no {cols[role]!r} column (found {header}); "
-                                 f"name it in data.columns")
-        pos = {role: header.index(name) for role, name in cols.items() if name in header}
-        rows = [(line, row) for line, row in enumerate(reader, start=2) if any(c.strip() for c in row)]
+    header, rows = read_csv_rows(metadata)
+    if not header:
+        raise ValueError(f"{metadata}: empty file (expected a header row with "
+                         f"{cols['path']}, {cols['label']}[, {cols['group']}, {cols['split']}])")
+    for role in ("path", "label"):
+        if cols[role] not in header:
+            raise ValueError(f"{metadata}: no {cols[role]!r} column (found {header}); "
+                             f"name it in data.columns")
+    pos = {role: header.index(name) for role, name in cols.items() if name in header}
     with_groups, with_split = "group" in pos, "split" in pos
     entries = {s: [] for s in SPLITS}
     seen, missing, duplicates, ignored = {}, [], [], []
@@ -474,11 +513,11 @@ def list_images(path, columns=None):
     elif os.path.isfile(path):
         cols = csv_columns(columns)
         base = os.path.dirname(os.path.abspath(path))
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-        if rows and cols["path"] not in rows[0]:
-            raise ValueError(f"{path}: no {cols['path']!r} column (found {list(rows[0])})")
-        names = [r[cols["path"]].strip() for r in rows if r[cols["path"]].strip()]
+        header, rows = read_csv_rows(path)
+        if header and cols["path"] not in header:
+            raise ValueError(f"{path}: no {cols['path']!r} column (found {header})")
+        at = header.index(cols["path"]) if header else 0
+        names = [r[at].strip() for _, r in rows if len(r) > at and r[at].strip()]
         found = [os.path.normpath(n if os.path.isabs(n) else os.path.join(base, n)) for n in names]
         missing = [n for n, p in zip(names, found) if not os.path.isfile(p)]
         if missing:

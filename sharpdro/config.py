@@ -10,7 +10,8 @@ A config file is YAML with the sections of :data:`SCHEMA`; anything it leaves ou
 the default. Overrides come from the command line as ``--section.key value`` or
 ``--section.key=value``; a key whose name is unique across sections may drop its section
 (``--lr 0.03`` is ``--optim.lr 0.03``). Values are read as YAML (``0.1``, ``true``,
-``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key.
+``null``, ``[0.3, 0.6]``). Unknown keys and wrong types are errors that name the key;
+a key given twice in a file (YAML would keep the last) is an error naming it and its line.
 A config file must name its dataset, model and algorithm (:data:`REQUIRED_IN_FILE`); the
 built-in defaults alone (no file) are for tests and quick experiments.
 """
@@ -24,7 +25,8 @@ from .atomic import atomic_path
 from .field import ConfigError, Field
 from .hparams import all_hparams, users
 from .registry import closest
-from .choices import CORRUPTION_TABLES, EXECUTION_MODES, PARALLEL_MODES, ROUNDINGS, SCHEDULES
+from .choices import (CORRUPTION_TABLES, EXECUTION_MODES, MAX_STEPS, PARALLEL_MODES, ROUNDINGS,
+                      SCHEDULES)
 from .runtime import DEVICE_TARGETS
 
 REQUIRED_IN_FILE = ("data.dataset", "model.name", "algorithm.name")
@@ -290,6 +292,65 @@ def resolve_key(key):
     raise _unknown(key, list(leaves()))
 
 
+MAX_YAML_DEPTH = 100  # no config nests more than 4 levels; PyYAML's composer recurses
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, mark, message):
+        super().__init__(message)
+        self.line, self.message = mark.line + 1, message
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (YAML keeps the last,
+    silently dropping the first, e.g. a whole duplicated section) and nesting deeper than
+    MAX_YAML_DEPTH (a RecursionError otherwise). Merge keys (``<<: *base``) may still be
+    overridden."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.path = []  # the keys (or item indexes) from the document to the node composed
+
+    def compose_node(self, parent, index):
+        if len(self.path) > MAX_YAML_DEPTH:
+            raise _Refused(self.peek_event().start_mark,
+                           f"nested more than {MAX_YAML_DEPTH} levels deep")
+        self.path.append(index.value if isinstance(index, yaml.ScalarNode) else index)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.path.pop()
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        first = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in first:
+                    name = ".".join(str(p) for p in self.path[1:] + [key.value])
+                    raise _Refused(key.start_mark, f"{name!r} appears twice (first on line "
+                                   f"{first[key.tag, key.value]}); YAML would keep only the "
+                                   "last: remove one")
+                first[key.tag, key.value] = key.start_mark.line + 1
+        return node
+
+
+def read_yaml(text, where, lines=True):
+    """The value of the YAML ``text`` (a string or a file) read by _StrictLoader; an error
+    is a one-line ConfigError naming ``where`` (and the line, with ``lines``)."""
+    loader = None
+    try:
+        loader = _StrictLoader(text)  # reads the start of the stream: may fail already
+        return loader.get_single_data()
+    except _Refused as err:
+        raise ConfigError(f"{where}{f' line {err.line}' if lines else ''}: {err.message}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where} is not valid YAML: {' '.join(str(err).split())}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
 def parse_overrides(args):
     """``['--optim.lr', '0.1', '--rho=0.2']`` -> ``{'optim.lr': 0.1, 'algorithm.rho': 0.2}``."""
     out, i = {}, 0
@@ -306,7 +367,8 @@ def parse_overrides(args):
                 raise ConfigError(f"--{key} needs a value")
             text = args[i + 1]
             i += 2
-        out[resolve_key(key.replace("-", "_"))] = yaml.safe_load(text) if text != "" else None
+        key = resolve_key(key.replace("-", "_"))
+        out[key] = read_yaml(text, f"--{key}", lines=False) if text != "" else None
     return out
 
 
@@ -320,8 +382,8 @@ def load_config(path=None, overrides=None):
             raise ConfigError(f"config file {path!r} does not exist")
         try:
             with open(path) as f:
-                values = yaml.safe_load(f) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
+                values = read_yaml(f, path) or {}
+        except UnicodeDecodeError as err:
             raise ConfigError(f"{path} is not valid YAML: {err}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: the top level must be a mapping, got {type(values).__name__}")
@@ -357,6 +419,10 @@ def _check(cfg):
     ms = cfg.optim.milestones
     if any(not 0.0 < m < 1.0 for m in ms) or list(ms) != sorted(ms):
         raise ConfigError(f"optim.milestones: {ms} must be increasing fractions in (0, 1)")
+    if cfg.train.epochs > MAX_STEPS:  # each epoch is a step at least: refused before the data
+        raise ConfigError(f"train.epochs: {cfg.train.epochs} epochs are more than {MAX_STEPS:,} "
+                          "steps (the learning-rate schedule holds a rate per step, about 55 "
+                          "bytes of memory each)")
     if cfg.model.checkpoint and cfg.model.pretrained:
         raise ConfigError("model.checkpoint and model.pretrained: give one start, not both")
 
@@ -378,11 +444,7 @@ def flat(cfg):
 
 def from_text(text, where):
     """A config from YAML text (a checkpoint's copy); keys added since get their defaults."""
-    try:
-        values = yaml.safe_load(text) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: the config is not valid YAML: {err}") from None
-    return _build(schema(), values, "")
+    return _build(schema(), read_yaml(text, where) or {}, "")
 
 
 def from_dict(values):

@@ -7,7 +7,7 @@ import math
 
 from mindspore import nn
 
-from .choices import SCHEDULES
+from .choices import MAX_STEPS, SCHEDULES
 from .models import in_head
 
 
@@ -67,6 +67,9 @@ def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8
         raise ValueError(f"schedule {schedule!r} is not one of {SCHEDULES}")
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if total_steps > MAX_STEPS:
+        raise ValueError(f"{total_steps:,} steps: more than {MAX_STEPS:,} (the schedule holds "
+                         "a learning rate per step, about 55 bytes of memory each)")
     if schedule == "constant":
         return [float(base_lr)] * total_steps
     if schedule == "cosine":
@@ -86,6 +89,13 @@ def lr_schedule(base_lr, total_steps, schedule="step", milestones=(0.3, 0.6, 0.8
 
 
 def lr_schedule_from_config(optim_cfg, steps_per_epoch, epochs):
+    """lr_schedule of the config's optim section over ``epochs`` x ``steps_per_epoch``
+    steps; more than MAX_STEPS is a one-line ValueError, before anything is allocated."""
+    if steps_per_epoch * epochs > MAX_STEPS:
+        raise ValueError(f"train.epochs {epochs} x {steps_per_epoch} steps per epoch = "
+                         f"{steps_per_epoch * epochs:,} steps: more than {MAX_STEPS:,} (the "
+                         "learning-rate schedule holds a rate per step, about 55 bytes of "
+                         "memory each); lower train.epochs or raise train.batch_size")
     return lr_schedule(optim_cfg["lr"], steps_per_epoch * epochs, optim_cfg["schedule"],
                        optim_cfg["milestones"], optim_cfg["gamma"], optim_cfg["milestone_unit"],
                        steps_per_epoch)

@@ -59,3 +59,24 @@ def test_schedules():
     assert cos[0] == 1.0 and cos == sorted(cos, reverse=True) and cos[-1] > 0
     with pytest.raises(ValueError, match="schedule"):
         lr_schedule(1.0, 4, "linear")
+
+
+def test_absurd_step_counts_are_refused_before_the_schedule_is_built():
+    """train.epochs 1e9 grew to 3 GB in 24 s building a rate per step (issue 32, item 10)."""
+    import time
+
+    from sharpdro.choices import MAX_STEPS
+    from sharpdro.config import ConfigError, load_config
+    from sharpdro.optim import lr_schedule_from_config
+
+    with pytest.raises(ConfigError, match=r"train.epochs: 1000000000 .*more than 10,000,000 steps"):
+        load_config(None, ["--train.epochs", "1000000000"])  # before any data is read
+    optim = load_config().optim
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"train.epochs 100000 x 391 steps per epoch = "
+                                         r"39,100,000 steps: more than 10,000,000") as e:
+        lr_schedule_from_config(optim, 391, 100000)
+    assert "\n" not in str(e.value) and time.monotonic() - start < 1
+    with pytest.raises(ValueError, match="more than 10,000,000"):
+        lr_schedule(0.1, MAX_STEPS + 1)
+    assert len(lr_schedule_from_config(optim, 10, 3)) == 30

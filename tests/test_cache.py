@@ -120,3 +120,33 @@ def test_a_read_only_manifest_still_loads(entry, hashes, monkeypatch):
     monkeypatch.setattr(cache_module, "_atomic_write", refuse)
     np.testing.assert_array_equal(cache.load(KEY), array)
     assert hashes == [path]
+
+
+@pytest.mark.parametrize("part", [0, 1], ids=["array", "manifest"])
+def test_a_folder_in_place_of_an_entry_names_the_entry(entry, part):
+    """A cache file replaced by a folder: the message named an internal temporary path
+    (issue 32, item 16); it names the entry to delete, before anything is built."""
+    from sharpdro.atomic import describe_os_error
+
+    cache, array = entry
+    path = cache.paths(KEY)[part]
+    os.remove(path)
+    os.makedirs(os.path.join(path, "inside"))
+    built = []
+    with pytest.raises(OSError) as e:
+        cache.get(KEY, lambda: built.append(1) or array)
+    message = describe_os_error(e.value)
+    assert message.startswith(f"cannot use {path}: ") and "delete" in message, message
+    assert ".tmp" not in message and "\n" not in message and built == []
+    os.rmdir(os.path.join(path, "inside"))
+    os.rmdir(path)  # as the message says: the entry is then rebuilt
+    _rebuilt(cache, array)
+
+
+def test_a_file_in_place_of_the_cache_folder_is_one_line(tmp_path):
+    from sharpdro.atomic import describe_os_error
+
+    (tmp_path / "cache").write_text("")
+    with pytest.raises(OSError) as e:
+        ArrayCache(str(tmp_path / "cache"))
+    assert describe_os_error(e.value) == f"cannot use {tmp_path / 'cache'}: not a folder"

@@ -109,6 +109,71 @@ def test_missing_file():
         load_config("no/such.yaml")
 
 
+def _one_line(excinfo):
+    text = str(excinfo.value)
+    assert "\n" not in text, text
+    return text
+
+
+@pytest.mark.parametrize("text,pattern", [
+    # a duplicated section: YAML keeps the last, so the first one's keys were dropped
+    ("data:\n  dataset: synthetic\noptim:\n  lr: 0.1\ndata:\n  num_severity: 3\n",
+     r"bad.yaml line 5: 'data' appears twice \(first on line 1\)"),
+    ("optim:\n  lr: 0.1\n  momentum: 0.5\n  lr: 0.2\n",
+     r"bad.yaml line 4: 'optim.lr' appears twice \(first on line 2\)"),
+    ("optim: {lr: 0.1, lr: 0.2}\n", r"line 1: 'optim.lr' appears twice"),
+])
+def test_a_duplicated_key_in_a_file_names_the_key_and_line(tmp_path, text, pattern):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=pattern) as e:
+        load_config(str(path))
+    _one_line(e)
+
+
+@pytest.mark.parametrize("nest", [
+    lambda n: "optim:\n  milestones: " + "[" * n + "]" * n + "\n",
+    lambda n: "data:\n  columns: " + "{a: " * n + "1" + "}" * n + "\n",
+    lambda n: "".join("  " * i + "a:\n" for i in range(n)) + "  " * n + "1\n",
+])
+def test_yaml_nested_thousands_deep_is_one_line(tmp_path, nest):
+    """5000 levels were a RecursionError traceback."""
+    path = tmp_path / "deep.yaml"
+    path.write_text(nest(5000))
+    with pytest.raises(ConfigError, match=r"deep.yaml line \d+: nested more than \d+ levels") as e:
+        load_config(str(path))
+    _one_line(e)
+
+
+def test_overrides_are_read_by_the_same_strict_yaml():
+    with pytest.raises(ConfigError, match=r"--data.columns: nested more than \d+ levels") as e:
+        parse_overrides(["--data.columns", "[" * 5000 + "]" * 5000])
+    _one_line(e)
+    with pytest.raises(ConfigError, match=r"--data.columns: 'label' appears twice") as e:
+        parse_overrides(["--data.columns", "{label: y, label: z}"])
+    _one_line(e)
+    assert parse_overrides(["--data.columns", "{label: y}"]) == {"data.columns": {"label": "y"}}
+    with pytest.raises(ConfigError, match=r"--optim.milestones is not valid YAML") as e:
+        parse_overrides(["--optim.milestones", "[0.3, 0.6"])  # was a yaml traceback
+    _one_line(e)
+
+
+@pytest.mark.parametrize("text", ["\x00\x01 binary", "data:\n\tdataset: csv\n", "a: 1\n---\nb: 2\n"])
+def test_a_broken_yaml_file_is_one_line(tmp_path, text):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="broken.yaml is not valid YAML: ") as e:
+        load_config(str(path))
+    _one_line(e)
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("data:\n  dataset: csv\n  columns: {<<: {label: y, group: g}, label: z}\n"
+                    "model:\n  name: small_cnn\nalgorithm:\n  name: erm\n")
+    assert load_config(str(path)).data.columns == {"label": "z", "group": "g"}
+
+
 def test_resolved_config_round_trips(tmp_path):
     cfg = load_config(os.path.join(ROOT, "configs", "quickstart.yaml"), ["--rho", "0.1"])
     path = str(tmp_path / "config.yaml")

@@ -414,6 +414,61 @@ def test_csv_errors_name_the_line(tmp_path):
     assert source.group_names == GROUPS and len(source.test) == 2 * 3 * 2
 
 
+def _malformed_csv(path, good, last, close=""):
+    """The rows ``good`` as a CSV whose second-to-last line ends in ``last`` and last line
+    in ``close`` (raw text)."""
+    lines = ["path,label,group,split"] + [",".join(r) for r in good]
+    lines[-2] += last
+    lines[-1] += close
+    with open(path, "w", newline="") as f:
+        f.write("\n".join(lines) + "\n")
+    return len(lines) - 1  # the 1-based line number of the damaged line
+
+
+@pytest.mark.parametrize("last,close,pattern", [
+    (',"oops', "", r"line {n}: a quoted field .*not closed"),         # issue 32, item 7
+    (',"oops', '"', r"line {n}: a field runs on to line {m}"),        # closed a line later
+    (',"oops"', "", r"line {n}: 5 fields, the header has 4"),         # a stray field
+    (',"a"b', "", r"line {n}: .*',' expected after '\"'"),            # text after a quote
+])
+def test_a_malformed_csv_is_refused_with_its_line(tmp_path, last, close, pattern):
+    """An unbalanced quote near the end swallowed the next row into one field and the rest
+    read as "N-1 images"; a malformed line is refused with its number instead."""
+    root = _fresh(tmp_path)
+    good = sorted([os.path.relpath(str(p), str(root)), p.parent.name, p.parent.parent.name,
+                   p.parts[-4]] for p in root.rglob("*") if p.is_file())
+    path = str(root / "m.csv")
+    n = _malformed_csv(path, good, last, close)
+    pattern = pattern.format(n=n, m=n + 1)
+    with pytest.raises(ValueError, match=pattern) as e:
+        read_csv(metadata=path, cache_dir=str(tmp_path / "c"))
+    one_line(e)
+    # the predict listing reads the same file the same way
+    from datasets.folders import list_images
+    with pytest.raises(ValueError, match=pattern):
+        list_images(path)
+
+
+def test_quoted_commas_and_quotes_in_a_csv_still_read(tmp_path):
+    root = _fresh(tmp_path, groups=False)
+    rows = sorted([os.path.relpath(str(p), str(root)), p.parent.name, p.parts[-3]]
+                  for p in root.rglob("*") if p.is_file())
+    first = root / rows[0][0]
+    renamed = first.with_name('a, "b" c.png')
+    first.rename(renamed)
+    rows[0][0] = os.path.relpath(str(renamed), str(root))
+    path = str(root / "m.csv")
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "split"])
+        w.writerows(rows)
+    assert '"' in open(path).read()
+    source = read_csv(metadata=path, cache_dir=str(tmp_path / "c"))
+    assert len(source.train) + len(source.test) == len(rows)
+    from datasets.folders import list_images
+    assert str(renamed) in list_images(path)[0]
+
+
 def test_group_errors(tree, tmp_path):
     from datasets import prepare_arrays
 
