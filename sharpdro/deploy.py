@@ -1,6 +1,12 @@
 """Export a trained network (MindIR or ONNX), check the file against the network, and
 load a MindIR for inference with a clear error when its input does not fit."""
+import contextlib
 import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
 
 import numpy as np
 
@@ -11,6 +17,78 @@ from .atomic import atomic_path
 
 TOLERANCE = 1e-5
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+# the file names mindspore.export accepts (mindspore._checkparam.check_file_name_by_regular):
+# a path with a space, a non-ASCII letter, + or () is refused
+MINDSPORE_FILE_NAME = re.compile(r"^[0-9a-zA-Z@_\-.:/\\]+$")
+
+
+@contextlib.contextmanager
+def mindspore_safe_folder(folder):
+    """A path to ``folder`` that MindSpore's file-name rule (MINDSPORE_FILE_NAME) accepts:
+    ``folder`` itself where it does, else a symbolic link to it in a fresh temporary folder
+    (removed afterwards). mindspore.export resolves the link (os.path.realpath) after its
+    check, so what it writes lands in ``folder``."""
+    folder = os.path.abspath(folder)
+    if MINDSPORE_FILE_NAME.match(folder):
+        yield folder
+        return
+    links = tempfile.mkdtemp(prefix="sharpdro-export-")
+    try:
+        link = os.path.join(links, "folder")
+        if not MINDSPORE_FILE_NAME.match(link):
+            raise ValueError(f"MindSpore cannot export into {folder} (its file names may hold "
+                             f"only letters, digits and @ _ - . : /), nor through the temporary "
+                             f"folder {links}: set TMPDIR to a folder whose path does")
+        os.symlink(folder, link, target_is_directory=True)
+        yield link
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def graph_dumps_in(folder):
+    """MindSpore's compile-failure dump (rank_0/om/analyze_fail.ir, written to the working
+    directory by default) goes under ``folder`` for the block (MS_OM_PATH, read at each
+    failure)."""
+    before = os.environ.get("MS_OM_PATH")
+    os.environ["MS_OM_PATH"] = folder
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MS_OM_PATH", None)
+        else:
+            os.environ["MS_OM_PATH"] = before
+
+
+@contextlib.contextmanager
+def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Ctrl-C and SIGTERM, where a Python handler takes them (KeyboardInterrupt, train.py's
+    Interrupt), held back for the block and handed to that handler at its end: raised
+    inside MindSpore's graph compiler, the interrupt is reported as a compile failure (its
+    stack printed). A second signal during the block is handed over at once. Outside the
+    main thread, where handlers cannot be set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in signums}
+    previous = {s: h for s, h in previous.items() if callable(h)}
+    held = []
+
+    def hold(signum, frame):
+        held.append(signum)
+        if len(held) > 1:
+            previous[signum](signum, frame)
+
+    for s in previous:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if held:
+        previous[held[0]](held[0], None)
 
 
 def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_size=None,
@@ -19,7 +97,8 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
     ``batch_size`` None exports a dynamic batch dimension, MindIR only), reload it
     (``mindspore.load`` + ``nn.GraphCell``, or onnxruntime) and compare the logits with the
     network's on a random batch. The file is written under a temporary name and renamed
-    only once it has passed, so an unverified file is never left at ``base``.
+    only once it has passed, so an unverified file is never left at ``base``; the name
+    given to MindSpore is a safe one (mindspore_safe_folder), so any ``base`` works.
     Returns (path, largest difference); raises ValueError beyond ``tolerance``."""
     if file_format not in SUFFIX:
         raise ValueError(f"format must be one of {list(SUFFIX)}, got {file_format!r}")
@@ -33,10 +112,15 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
             ms.Tensor(shape=[None] + list(image_shape), dtype=ms.float32))
     os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
     path = base + SUFFIX[file_format]
-    want = network(ms.Tensor(sample)).asnumpy()
     with atomic_path(path, tag="unverified") as tmp:
-        ms.export(network, spec, file_name=tmp[:-len(SUFFIX[file_format])], file_format=file_format)
-        got = load_predictor(tmp, image_shape)(sample)
+        private = os.path.dirname(tmp)  # atomic_path's own folder: only this export writes in it
+        with signals_held(), graph_dumps_in(os.path.join(private, "graphs")):
+            want = network(ms.Tensor(sample)).asnumpy()
+            with mindspore_safe_folder(private) as safe:
+                ms.export(network, spec, file_name=os.path.join(safe, "export"),
+                          file_format=file_format)
+            os.replace(os.path.join(private, "export" + SUFFIX[file_format]), tmp)
+            got = load_predictor(tmp, image_shape)(sample)
         diff = float(np.abs(got - want).max())
         if not diff <= tolerance:  # NaN fails too
             raise ValueError(f"exported model {path} differs from the network by {diff} > "
