@@ -47,8 +47,8 @@ def build_parser():
                                            "for the normalised corruption error")
     parser.add_argument("--data", help="a folder or metadata CSV of other images to evaluate on "
                                        "(with the run's preprocessing; per group where it has groups)")
-    parser.add_argument("--predict", metavar="PATH", help="predict the classes of the images in a "
-                        "folder (searched recursively) or a CSV's path column -> "
+    parser.add_argument("--predict", metavar="PATH", help="predict the classes of an image, the "
+                        "images in a folder (searched recursively) or a CSV's path column -> "
                         "evals/predictions_<name>_<model>.csv")
     parser.add_argument("--photon-sweep", dest="photon_sweep", action="store_true",
                         help="accuracy on the run's clean test images (or --data) captured at a "

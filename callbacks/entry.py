@@ -2,6 +2,8 @@
 checkpoint (or, for eval.py, a MindIR file); the device; the model as a ``predict``
 function with its input contract; where the results go."""
 import contextlib
+import json
+import math
 import os
 import sys
 
@@ -207,3 +209,25 @@ def make_parent(path):
     """Create the folder ``path`` goes in (if missing) -> ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return path
+
+
+def finite_or_none(value):
+    """``value`` (nested dicts, lists and tuples) with every NaN and infinity as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def write_json(path, value):
+    """``value`` as strict JSON at ``path`` (written atomically): a NaN or an infinity (a
+    model with NaN logits, say) is written as null, never as the NaN / Infinity that JSON
+    does not have."""
+    from sharpdro.atomic import atomic_path
+
+    text = json.dumps(finite_or_none(value), indent=2, allow_nan=False)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text + "\n")

@@ -1,7 +1,7 @@
 """eval.py --photon-sweep: accuracy against a ladder of photon budgets ("how dark can it
 get?"), for one run or several compared on one plot."""
 import csv
-import json
+import math
 import os
 import sys
 
@@ -10,25 +10,43 @@ import numpy as np
 from sharpdro.atomic import atomic_path
 
 from .entry import (contract_predictor, contract_set, describe_model, input_contract,
-                    model_source, owning_run, parse_checkpoint_args)
+                    model_source, owning_run, parse_checkpoint_args, write_json)
 from .predict import predict_probabilities
 
-LADDER_ERROR = "--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 or more positive counts"
+# the counts swept: NumPy's Poisson sampler takes means up to about 1e18; below 1e-3 photons
+# at full scale an image is black (and the ladder has at most 3 x 18 levels)
+MIN_PHOTONS, MAX_PHOTONS, MAX_LEVELS = 1e-3, 1e15, 100
+LADDER_ERROR = (f"--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 to {MAX_LEVELS} counts, "
+                f"each from {MIN_PHOTONS:g} to {MAX_PHOTONS:g}")
 
 
 def parse_photons(text):
     """--photons: "HIGH,LOW" -> the log-spaced ladder between them (3 levels per decade), or
-    a list of 3 or more counts, highest first; ValueError(LADDER_ERROR) otherwise."""
+    a list of 3 or more counts, highest first; ValueError(LADDER_ERROR + what is wrong)
+    otherwise (a count not finite or outside MIN_PHOTONS..MAX_PHOTONS; too many levels)."""
     from datasets.photons import photon_ladder
 
     try:
         values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{LADDER_ERROR}; got {text!r}") from None
+    bad = [v for v in values if not MIN_PHOTONS <= v <= MAX_PHOTONS]  # NaN and infinities too
+    if bad:
+        raise ValueError(f"{LADDER_ERROR}; got {bad[0]:g}")
+    try:
         ladder = photon_ladder(*values) if len(values) == 2 else sorted(values, reverse=True)
-        if len(ladder) < 3 or min(ladder) <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValueError(LADDER_ERROR) from None
+    except ValueError:  # HIGH not above LOW
+        raise ValueError(f"{LADDER_ERROR}; got HIGH {values[0]:g} not above LOW {values[1]:g}") from None
+    if not 3 <= len(ladder) <= MAX_LEVELS:
+        raise ValueError(f"{LADDER_ERROR}; got {len(ladder)} levels")
     return ladder
+
+
+def check_read_noise(value):
+    """--read-noise: a finite number >= 0 (electrons) -> it; ValueError otherwise."""
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--read-noise takes a number of electrons >= 0, got {value:g}")
+    return value
 
 
 CLEAN, AS_GIVEN = "clean", "as given"  # what the images swept are before any capture
@@ -80,8 +98,7 @@ def threshold(levels, target):
 
 def write_photon_sweep(base, result, source):
     """<base>.json (everything) and <base>.csv (photons, accuracy)."""
-    with atomic_path(base + ".json") as tmp, open(tmp, "w") as f:
-        json.dump({"source": source, **result}, f, indent=2)
+    write_json(base + ".json", {"source": source, **result})
     with atomic_path(base + ".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["photons", "accuracy"])
@@ -148,6 +165,7 @@ def sweep_runs(parser, args, cfg):
 
     try:
         ladder = parse_photons(args.photons)
+        check_read_noise(args.read_noise)
     except ValueError as err:
         parser.error(str(err))
     curves, folders = {}, []
