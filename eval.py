@@ -31,7 +31,7 @@ configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from callbacks.accuracy import evaluate_accuracy
 from callbacks.benchmark_report import run_benchmark
 from callbacks.entry import (add_checkpoint_args, describe_model, entry_point, eval_outputs,
-                           parse_checkpoint_args, set_device)
+                           parse_checkpoint_args, set_device, stopped_cleanly)
 from callbacks.photon_sweep import sweep_runs
 from callbacks.predict import predict_files
 
@@ -83,4 +83,5 @@ def evaluate(parser, args, cfg):
 
 
 if __name__ == "__main__":
-    main()
+    with stopped_cleanly("eval.py"):  # Ctrl-C while the config is read, too
+        main()

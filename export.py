@@ -18,7 +18,8 @@ import sys
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, image_shape,
-                           input_contract, output_base, parse_checkpoint_args, set_device)
+                           input_contract, output_base, parse_checkpoint_args, set_device,
+                           stopped_cleanly)
 from sharpdro.deploy import SUFFIX
 
 
@@ -67,4 +68,5 @@ def export(args, cfg, path):
 
 
 if __name__ == "__main__":
-    main()
+    with stopped_cleanly("export.py"):  # Ctrl-C while the config is read, too
+        main()

@@ -121,25 +121,57 @@ def input_contract(args, cfg):
 def entry_point(program, *outputs):
     """The common frame of eval.py and export.py: hold the run folder(s) that ``outputs``
     (paths to be written, or RunFolders) lie in, so that they have one writer at a time;
-    a held folder, a folder that cannot be written, a full disk or Ctrl-C end the program
-    with one line (exit 1, or 130 for Ctrl-C); what was not finished is not written."""
+    a held folder, a folder that cannot be written, a full disk, Ctrl-C or SIGTERM end the
+    program with one line (exit 1, or 130 for Ctrl-C and SIGTERM); what was not finished is
+    not written. SIGTERM is a stop like Ctrl-C here, also because MindSpore's own SIGINT
+    handler (installed at a graph's first run) turns Ctrl-C into a SIGTERM."""
     folders = {}
     for out in outputs:
         folder = out if isinstance(out, RunFolder) else owning_run(out) if out else None
         if folder is not None:
             folders[os.path.abspath(folder.path)] = folder
+    with stopped_cleanly(program):
+        try:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(terminate_as_interrupt())
+                for folder in folders.values():
+                    stack.enter_context(folder.lock(program))
+                yield
+        except RunFolderError as err:
+            sys.exit(f"error: {err}")
+        except OSError as err:
+            sys.exit(f"error: {describe_os_error(err)}")
+
+
+@contextlib.contextmanager
+def stopped_cleanly(program):
+    """Ctrl-C (a KeyboardInterrupt) in the block ends the program with one line, exit 130."""
     try:
-        with contextlib.ExitStack() as stack:
-            for folder in folders.values():
-                stack.enter_context(folder.lock(program))
-            yield
-    except RunFolderError as err:
-        sys.exit(f"error: {err}")
+        yield
     except KeyboardInterrupt:
         print(f"\n{program} interrupted; no result was written", file=sys.stderr)
         sys.exit(130)
-    except OSError as err:
-        sys.exit(f"error: {describe_os_error(err)}")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the block (main thread only), then the handler
+    before it is back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
 
 
 def predictor(args, cfg, num_classes, shape):

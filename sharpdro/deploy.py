@@ -63,22 +63,34 @@ def graph_dumps_in(folder):
 
 @contextlib.contextmanager
 def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
-    """Ctrl-C and SIGTERM, where a Python handler takes them (KeyboardInterrupt, train.py's
-    Interrupt), held back for the block and handed to that handler at its end: raised
-    inside MindSpore's graph compiler, the interrupt is reported as a compile failure (its
-    stack printed). A second signal during the block is handed over at once. Outside the
-    main thread, where handlers cannot be set, the block runs as it is."""
+    """Ctrl-C and SIGTERM held back for the block and acted on at its end, as the handler
+    before it would have (a Python handler is called: KeyboardInterrupt, train.py's
+    Interrupt; the default action of SIGTERM becomes a KeyboardInterrupt, a clean stop).
+    Two reasons: an interrupt raised inside MindSpore's graph compiler is reported as a
+    compile failure (its stack printed, rank_0/om/analyze_fail.ir written); and the first
+    run of a graph installs MindSpore's own SIGINT handler, which turns Ctrl-C into a
+    SIGTERM that ends the process on the spot (no message, temporary files left). Held
+    here, that SIGTERM is one more signal; the previous handlers are restored at the end
+    (MindSpore's SIGINT handler with them). A second signal is acted on at once. Outside
+    the main thread, where handlers cannot be set, the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in signums}
-    previous = {s: h for s, h in previous.items() if callable(h)}
+    previous = {s: h for s, h in previous.items() if h is not None}  # None: set outside Python
     held = []
+
+    def act(signum, frame):
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            raise KeyboardInterrupt(f"signal {signum}")
 
     def hold(signum, frame):
         held.append(signum)
         if len(held) > 1:
-            previous[signum](signum, frame)
+            act(signum, frame)
 
     for s in previous:
         signal.signal(s, hold)
@@ -88,7 +100,7 @@ def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
         for s, handler in previous.items():
             signal.signal(s, handler)
     if held:
-        previous[held[0]](held[0], None)
+        act(held[0], None)
 
 
 def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_size=None,
@@ -117,8 +129,13 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
         with signals_held(), graph_dumps_in(os.path.join(private, "graphs")):
             want = network(ms.Tensor(sample)).asnumpy()
             with mindspore_safe_folder(private) as safe:
-                ms.export(network, spec, file_name=os.path.join(safe, "export"),
-                          file_format=file_format)
+                try:
+                    ms.export(network, spec, file_name=os.path.join(safe, "export"),
+                              file_format=file_format)
+                except RuntimeError as err:  # an operator it cannot convert, say
+                    reason = (str(err).strip().splitlines() or [repr(err)])[0].rstrip(".")
+                    raise ValueError(f"MindSpore cannot export this network as {file_format}: "
+                                     f"{reason}; nothing written") from None
             os.replace(os.path.join(private, "export" + SUFFIX[file_format]), tmp)
             got = load_predictor(tmp, image_shape)(sample)
         diff = float(np.abs(got - want).max())

@@ -109,3 +109,103 @@ def test_ctrl_c_inside_an_export_leaves_nothing_in_the_working_directory(tmp_pat
     if times == 1:
         assert "analyze_fail" not in capfd.readouterr().err
     assert signal.getsignal(signal.SIGINT) is handler  # restored
+
+
+def test_an_interrupted_checkpoint_read_is_an_interrupt_not_a_corrupt_file(tmp_path, monkeypatch):
+    """MindSpore's checkpoint reader turns a KeyboardInterrupt into ValueError("may not have
+    permission"); read_checkpoint gives the interrupt back (it used to say "truncated or
+    corrupt?")."""
+    import mindspore as ms
+    from mindspore.train import serialization
+
+    from sharpdro.checkpoint import read_checkpoint
+
+    path = str(tmp_path / "w.ckpt")
+    ms.save_checkpoint(small_network(), path)
+    assert len(read_checkpoint(path)) == 2
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serialization._ckpt_fs, "open", interrupted)  # inside its try: except BaseException
+    with pytest.raises(KeyboardInterrupt):
+        read_checkpoint(path)
+
+
+CHILD = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever the parent ignores
+from sharpdro.runtime import configure_process
+configure_process()
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+from callbacks.entry import entry_point
+from sharpdro import deploy
+ms.set_context(mode=ms.GRAPH_MODE)
+with entry_point("export.py"):
+{body}
+"""
+
+
+def run_child(body, cwd):
+    """``body`` (indented 4) run in a fresh Python inside entry_point -> (exit code, stderr
+    lines that are not MindSpore's WARNINGs)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", CHILD.format(root=root, body=body)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+    return done.returncode, [ln for ln in done.stderr.splitlines() if ln.strip() and "WARNING" not in ln]
+
+
+def test_ctrl_c_after_mindspore_took_sigint_is_one_line(tmp_path):
+    """A graph's first run installs MindSpore's SIGINT handler, which turns Ctrl-C into a
+    SIGTERM: eval.py and export.py used to end on the spot (exit -15, nothing said)."""
+    code, err = run_child("""
+    nn.Dense(3, 2)(ms.Tensor(np.zeros((1, 3), np.float32)))  # MindSpore's handler from here on
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)
+    print("not stopped")""", str(tmp_path))
+    assert code == 130 and err == ["export.py interrupted; no result was written"]
+
+
+def test_ctrl_c_during_an_exports_reload_writes_nothing_and_is_one_line(tmp_path):
+    """Ctrl-C after the reloaded model's first run (MindSpore's handler installed): held to
+    the end of the export step, then one line; no file, no temporary folder (it used to be
+    SIGTERM: exit -15 with the private folder left beside the target)."""
+    out = tmp_path / "out"
+    code, err = run_child(f"""
+    load = deploy.load_predictor
+    def load_then_interrupt(path, shape):
+        predict = load(path, shape)
+        def run(x):
+            logits = predict(x)
+            os.kill(os.getpid(), signal.SIGINT)
+            return logits
+        return run
+    deploy.load_predictor = load_then_interrupt
+    net = nn.SequentialCell(nn.Flatten(), nn.Dense(16, 3))
+    deploy.export_and_verify(net, (1, 4, 4), {str(out / "m")!r})""", str(tmp_path))
+    assert code == 130 and err == ["export.py interrupted; no result was written"]
+    assert os.listdir(out) == [] and sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_an_operator_mindspore_cannot_export_is_one_line(tmp_path, graph_mode, monkeypatch):
+    """ONNX export of resnet18 raises RuntimeError("Can not find key InplaceAddExt in convert
+    map ...") with a C++ stack: export.py used to print a traceback; now one line."""
+    import mindspore as ms
+
+    from sharpdro.deploy import export_and_verify
+
+    def unsupported(*args, **kwargs):
+        raise RuntimeError("Can not find key InplaceAddExt in convert map. Exporting InplaceAddExt "
+                           "operator is not yet supported.\n\n---\n- C++ Call Stack:\n---\nonnx_exporter.cc")
+
+    monkeypatch.setattr(ms, "export", unsupported)
+    with pytest.raises(ValueError, match=r"^MindSpore cannot export this network as ONNX: Can not find "
+                                         r"key InplaceAddExt .* not yet supported; nothing written$"):
+        export_and_verify(small_network(), (1, 4, 4), str(tmp_path / "m"), "ONNX", 1)
+    assert os.listdir(tmp_path) == []
