@@ -36,7 +36,8 @@ def parse_photons(text):
     try:
         ladder = photon_ladder(*values) if len(values) == 2 else sorted(values, reverse=True)
     except ValueError:  # HIGH not above LOW
-        raise ValueError(f"{LADDER_ERROR}; got HIGH {values[0]:g} not above LOW {values[1]:g}") from None
+        raise ValueError(f"{LADDER_ERROR}; got HIGH {values[0]:g} not above LOW "
+                         f"{values[1]:g}") from None
     if not 3 <= len(ladder) <= MAX_LEVELS:
         raise ValueError(f"{LADDER_ERROR}; got {len(ladder)} levels")
     return ladder

@@ -62,9 +62,9 @@ def images_to_predict(path, columns=None):
         return [os.path.abspath(path)], [os.path.basename(path)]
     try:
         return list_images(path, columns)
-    except (UnicodeDecodeError, csv.Error) as err:  # a binary file, or not a CSV
+    except (UnicodeDecodeError, csv.Error):  # a binary file, or not a CSV
         raise ValueError(f"{path}: not an image ({', '.join(EXTENSIONS)}), a folder of images "
-                         f"or a CSV with a path column ({err})") from None
+                         "or a CSV with a path column") from None
 
 
 def predict_files(args, cfg):

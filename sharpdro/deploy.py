@@ -23,11 +23,11 @@ MINDSPORE_FILE_NAME = re.compile(r"^[0-9a-zA-Z@_\-.:/\\]+$")
 
 
 @contextlib.contextmanager
-def mindspore_safe_folder(folder):
+def mindspore_safe_folder(folder, shown=None):
     """A path to ``folder`` that MindSpore's file-name rule (MINDSPORE_FILE_NAME) accepts:
     ``folder`` itself where it does, else a symbolic link to it in a fresh temporary folder
     (removed afterwards). mindspore.export resolves the link (os.path.realpath) after its
-    check, so what it writes lands in ``folder``."""
+    check, so what it writes lands in ``folder``. ``shown``: the folder errors name."""
     folder = os.path.abspath(folder)
     if MINDSPORE_FILE_NAME.match(folder):
         yield folder
@@ -36,9 +36,9 @@ def mindspore_safe_folder(folder):
     try:
         link = os.path.join(links, "folder")
         if not MINDSPORE_FILE_NAME.match(link):
-            raise ValueError(f"MindSpore cannot export into {folder} (its file names may hold "
-                             f"only letters, digits and @ _ - . : /), nor through the temporary "
-                             f"folder {links}: set TMPDIR to a folder whose path does")
+            raise ValueError(f"MindSpore cannot export into {shown or folder} (its file names "
+                             f"may hold only letters, digits and @ _ - . : /), nor through the "
+                             f"temporary folder {links}: set TMPDIR to a folder whose path does")
         os.symlink(folder, link, target_is_directory=True)
         yield link
     finally:
@@ -126,9 +126,10 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
     path = base + SUFFIX[file_format]
     with atomic_path(path, tag="unverified") as tmp:
         private = os.path.dirname(tmp)  # atomic_path's own folder: only this export writes in it
+        shown = os.path.dirname(os.path.abspath(path))
         with signals_held(), graph_dumps_in(os.path.join(private, "graphs")):
             want = network(ms.Tensor(sample)).asnumpy()
-            with mindspore_safe_folder(private) as safe:
+            with mindspore_safe_folder(private, shown) as safe:
                 try:
                     ms.export(network, spec, file_name=os.path.join(safe, "export"),
                               file_format=file_format)

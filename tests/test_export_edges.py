@@ -209,3 +209,27 @@ def test_an_operator_mindspore_cannot_export_is_one_line(tmp_path, graph_mode, m
                                          r"key InplaceAddExt .* not yet supported; nothing written$"):
         export_and_verify(small_network(), (1, 4, 4), str(tmp_path / "m"), "ONNX", 1)
     assert os.listdir(tmp_path) == []
+
+
+def test_no_safe_name_anywhere_is_one_line_naming_the_folder(tmp_path, graph_mode, monkeypatch):
+    """A refused folder and a refused TMPDIR: ValueError naming the target's folder (not a
+    temporary one of ours) and TMPDIR, nothing left in either."""
+    import tempfile
+
+    from sharpdro.deploy import export_and_verify
+
+    links = tmp_path / "t mp"
+    links.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(links))
+    folder = tmp_path / "a b"
+    with pytest.raises(ValueError, match=rf"cannot export into {folder} .*set TMPDIR"):
+        export_and_verify(small_network(), (1, 4, 4), str(folder / "m"))
+    assert os.listdir(folder) == [] and os.listdir(links) == []
+
+
+@pytest.mark.parametrize("batch", ["0", "65537", "100000000"])
+def test_export_batch_size_out_of_range_is_one_line(unsafe_run, batch, capsys):
+    """--batch_size 100000000 used to be a MemoryError traceback (the check's batch)."""
+    with pytest.raises(SystemExit) as info:
+        export_entry.main(["--run", unsafe_run, "--batch_size", batch])
+    assert info.value.code == 2 and "--batch_size must be from 1 to 65536" in capsys.readouterr().err
