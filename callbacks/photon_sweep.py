@@ -46,7 +46,7 @@ def parse_photons(text):
 def check_read_noise(value):
     """--read-noise: a finite number >= 0 (electrons) -> it; ValueError otherwise."""
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"--read-noise takes a number of electrons >= 0, got {value:g}")
+        raise ValueError(f"--read-noise takes a number of electrons >= 0, got {float(value):g}")
     return value
 
 
@@ -68,6 +68,9 @@ def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=
     this key whatever they are), "reference", "levels": [{"photons", "acc"}],
     "photons_at_90", "photons_at_50"}: the photon count at which accuracy falls to 90 % and
     50 % of it (interpolated on the log axis; None if never)."""
+    check_read_noise(read_noise)
+    if not all(MIN_PHOTONS <= p <= MAX_PHOTONS for p in ladder):  # NaN too
+        raise ValueError(f"{LADDER_ERROR}; got {list(ladder)}")
     labels = np.asarray(labels)
 
     def accuracy(x, desc):
