@@ -138,7 +138,8 @@ def sweep_images(cfg, info, data=None):
 
 def sweep_run(args, cfg, ladder, data, read_noise):
     """One run's sweep, printed and written to evals/photon_sweep.json/.csv (a model outside
-    a run folder: beside it) -> (its RunFolder or None, the model file, the result)."""
+    a run folder: beside it; or --out PREFIX) -> (its RunFolder or None, the model file, the
+    result)."""
     from datasets.photons import capture
 
     source = model_source(args)
@@ -154,7 +155,8 @@ def sweep_run(args, cfg, ladder, data, read_noise):
                           reference_label(cfg, data))
     print(format_photon_sweep(result))
     folder = args.folder or owning_run(source)
-    base = (os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
+    base = (os.path.abspath(args.out) if args.out else
+            os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
             else os.path.splitext(source)[0] + "_photon_sweep")
     os.makedirs(os.path.dirname(base), exist_ok=True)
     write_photon_sweep(base, result, source)
@@ -172,6 +174,8 @@ def sweep_runs(parser, args, cfg):
         check_read_noise(args.read_noise)
     except ValueError as err:
         parser.error(str(err))
+    if args.out and len(args.runs) > 1:  # eval.py holds only --out's folder then
+        parser.error("--out goes with one --run (several runs are written to their folders)")
     curves, folders = {}, []
     for i, run in enumerate(args.runs or [None]):
         run_args, run_cfg = args, cfg
@@ -180,6 +184,9 @@ def sweep_runs(parser, args, cfg):
         folder, source, result = sweep_run(run_args, run_cfg, ladder, args.data, args.read_noise)
         curves[str(folder or source)] = result
         folders.append(folder)
+    if args.out:  # the run folder is not written (nor held)
+        print(f"plot: {plot_photon_sweep(curves, os.path.abspath(args.out) + '.png')}")
+        return curves
     for folder in {str(f): f for f in folders if f is not None}.values():  # each run: all curves
         print(f"plot: {plot_photon_sweep(curves, folder.plot('photon_sweep'))}")
     return curves

@@ -111,3 +111,19 @@ def test_predict_one_image_file_and_refuse_a_binary_file(run_dir, tmp_path, caps
     binary.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(SystemExit, match="not an image .* a folder of images or a CSV"):
         eval_entry.main(["--run", run_dir, "--predict", str(binary)])
+
+
+def test_photon_sweep_honours_out_and_leaves_the_run_folder_alone(run_dir, tmp_path, monkeypatch):
+    """--out used to be ignored by --photon-sweep: the sweep went into the run folder, which
+    eval.py had not locked (it holds --out's folder then)."""
+    before = {n: sorted(os.listdir(os.path.join(run_dir, n))) for n in ("evals", "plots")
+              if os.path.isdir(os.path.join(run_dir, n))}
+    monkeypatch.chdir(tmp_path)
+    eval_entry.main(["--run", run_dir, "--photon-sweep", "--photons", "1e3,1e2,10", "--out", "sweep ü"])
+    assert sorted(os.listdir(tmp_path)) == ["sweep ü.csv", "sweep ü.json", "sweep ü.png"]
+    assert strict_json(tmp_path / "sweep ü.json")["levels"][0]["photons"] == 1000
+    after = {n: sorted(os.listdir(os.path.join(run_dir, n))) for n in ("evals", "plots")
+             if os.path.isdir(os.path.join(run_dir, n))}
+    assert after == before
+    with pytest.raises(SystemExit, match="2"):
+        eval_entry.main(["--run", run_dir, "--run", run_dir, "--photon-sweep", "--out", "x"])
