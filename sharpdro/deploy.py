@@ -22,6 +22,22 @@ SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
 MINDSPORE_FILE_NAME = re.compile(r"^[0-9a-zA-Z@_\-.:/\\]+$")
 
 
+LINKS = "sharpdro-export-"  # + <pid>-<random>: the temporary folder of one link
+
+
+def remove_dead_links():
+    """The link folders of processes that died mid-export (kill -9), from the temporary
+    folder."""
+    from .atomic import _alive
+
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            match = re.match(rf"^{LINKS}(\d+)-", name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
 @contextlib.contextmanager
 def mindspore_safe_folder(folder, shown=None):
     """A path to ``folder`` that MindSpore's file-name rule (MINDSPORE_FILE_NAME) accepts:
@@ -32,7 +48,8 @@ def mindspore_safe_folder(folder, shown=None):
     if MINDSPORE_FILE_NAME.match(folder):
         yield folder
         return
-    links = tempfile.mkdtemp(prefix="sharpdro-export-")
+    remove_dead_links()
+    links = tempfile.mkdtemp(prefix=f"{LINKS}{os.getpid()}-")
     try:
         link = os.path.join(links, "folder")
         if not MINDSPORE_FILE_NAME.match(link):

@@ -233,3 +233,24 @@ def test_export_batch_size_out_of_range_is_one_line(unsafe_run, batch, capsys):
     with pytest.raises(SystemExit) as info:
         export_entry.main(["--run", unsafe_run, "--batch_size", batch])
     assert info.value.code == 2 and "--batch_size must be from 1 to 65536" in capsys.readouterr().err
+
+
+def test_a_killed_exports_link_folder_is_removed_by_the_next(tmp_path, graph_mode, monkeypatch):
+    """kill -9 mid-export leaves the symbolic link's folder in TMPDIR: the next export into
+    a refused folder removes it (a live process's is kept)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from sharpdro.deploy import LINKS, export_and_verify
+
+    links = tmp_path / "tmp"
+    links.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(links))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (links / f"{LINKS}{dead}-abc").mkdir()
+    (links / f"{LINKS}{dead}-abc" / "folder").symlink_to(tmp_path / "gone")
+    (links / f"{LINKS}1-live").mkdir()  # pid 1 is alive
+    export_and_verify(small_network(), (1, 4, 4), str(tmp_path / "a b" / "m"))
+    assert os.listdir(links) == [f"{LINKS}1-live"]
