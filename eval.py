@@ -31,7 +31,7 @@ configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from callbacks.accuracy import evaluate_accuracy
 from callbacks.benchmark_report import run_benchmark
 from callbacks.entry import (add_checkpoint_args, describe_model, entry_point, eval_outputs,
-                           parse_checkpoint_args, set_device)
+                           parse_checkpoint_args, set_device, stopped_cleanly)
 from callbacks.photon_sweep import sweep_runs
 from callbacks.predict import predict_files
 
@@ -47,8 +47,8 @@ def build_parser():
                                            "for the normalised corruption error")
     parser.add_argument("--data", help="a folder or metadata CSV of other images to evaluate on "
                                        "(with the run's preprocessing; per group where it has groups)")
-    parser.add_argument("--predict", metavar="PATH", help="predict the classes of the images in a "
-                        "folder (searched recursively) or a CSV's path column -> "
+    parser.add_argument("--predict", metavar="PATH", help="predict the classes of an image, the "
+                        "images in a folder (searched recursively) or a CSV's path column -> "
                         "evals/predictions_<name>_<model>.csv")
     parser.add_argument("--photon-sweep", dest="photon_sweep", action="store_true",
                         help="accuracy on the run's clean test images (or --data) captured at a "
@@ -83,4 +83,5 @@ def evaluate(parser, args, cfg):
 
 
 if __name__ == "__main__":
-    main()
+    with stopped_cleanly("eval.py"):  # Ctrl-C while the config is read, too
+        main()

@@ -18,8 +18,11 @@ import sys
 from sharpdro.runtime import configure_process  # noqa: E402
 configure_process()  # before MindSpore loads (sharpdro/runtime.py)
 from callbacks.entry import (add_checkpoint_args, describe_checkpoint, entry_point, image_shape,
-                           input_contract, output_base, parse_checkpoint_args, set_device)
+                           input_contract, output_base, parse_checkpoint_args, set_device,
+                           stopped_cleanly)
 from sharpdro.deploy import SUFFIX
+
+MAX_BATCH = 65536  # the export is checked on one batch of that size
 
 
 def main(argv=None):
@@ -32,8 +35,8 @@ def main(argv=None):
                                        "folder's exports/model_<checkpoint>_batch<N|dynamic>)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing file")
     args, cfg = parse_checkpoint_args(parser, argv)
-    if args.batch_size is not None and args.batch_size < 1:
-        parser.error("--batch_size must be at least 1")
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_BATCH:
+        parser.error(f"--batch_size must be from 1 to {MAX_BATCH}")
     if args.format == "ONNX" and args.batch_size is None:
         args.batch_size = 1
         print("ONNX: MindSpore exports a fixed batch size only; using --batch_size 1")
@@ -60,6 +63,9 @@ def export(args, cfg, path):
                                        args.format, args.batch_size)
     except (ValueError, DatasetNotFoundError) as err:
         sys.exit(f"error: {err}")
+    except MemoryError:
+        sys.exit(f"error: not enough memory to check the export on a batch of {args.batch_size} "
+                 "(a smaller --batch_size)")
     batch = args.batch_size or "dynamic"
     print(f"exported {path}: input {batch} x {' x '.join(map(str, shape))}, largest logit "
           f"difference after reload {diff:.2e}")
@@ -67,4 +73,5 @@ def export(args, cfg, path):
 
 
 if __name__ == "__main__":
-    main()
+    with stopped_cleanly("export.py"):  # Ctrl-C while the config is read, too
+        main()

@@ -1,11 +1,10 @@
 """eval.py's accuracy mode: accuracy per severity or group on the run's test set, or on
 other images (--data) with the run's preprocessing: a table, and <prefix>.json/.md."""
-import json
 import os
 import sys
 
 from .entry import (contract_predictor, contract_set, input_contract, make_parent,
-                    model_source, output_prefix, predictor)
+                    model_source, output_prefix, predictor, write_json)
 
 
 def read_other_data(path, info, cfg):
@@ -48,8 +47,7 @@ def write_accuracy(out, result, source, data, kind):
     from .evaluation import markdown_table
 
     what = f"Accuracy on {data}" if data else "Test accuracy"
-    with atomic_path(out + ".json") as tmp, open(tmp, "w") as f:
-        json.dump({"source": source, "data": data or "test", **result}, f, indent=2)
+    write_json(out + ".json", {"source": source, "data": data or "test", **result})
     with atomic_path(out + ".md") as tmp, open(tmp, "w") as f:
         f.write(f"{what} by {kind} ({source})\n\n" + markdown_table(result))
     print(f"written: {out}.json, {out}.md")

@@ -17,7 +17,8 @@ import numpy as np
 
 from sharpdro.atomic import atomic_path
 
-from .entry import contract_predictor, input_contract, make_parent, model_source, output_prefix
+from .entry import (contract_predictor, input_contract, make_parent, model_source, output_prefix,
+                    write_json)
 from .evaluation import predict_set
 
 
@@ -70,6 +71,10 @@ def load_results(path):
         with open(path) as f:
             data = json.load(f)
         data["acc"] = {c: {int(s): float(v) for s, v in a.items()} for c, a in data["acc"].items()}
+        bad = [f"{c} {s}: {v}" for c, a in data["acc"].items() for s, v in a.items()
+               if not 0.0 <= v <= 1.0]  # NaN too
+        if bad:
+            raise ValueError(f"accuracies outside [0, 1]: {', '.join(bad[:3])}")
     except (OSError, ValueError, KeyError, AttributeError) as err:
         raise ValueError(f"baseline {path}: not a results file of eval.py --benchmark ({err})") from None
     return data
@@ -122,8 +127,7 @@ def format_benchmark(summary):
 def write_benchmark(prefix, summary, source, benchmark):
     """<prefix>.json (everything), .md (the table) and .csv (one row per corruption x severity)."""
     head, rows, extra = _rows(summary)
-    with atomic_path(prefix + ".json") as tmp, open(tmp, "w") as f:
-        json.dump({"source": source, "benchmark": benchmark, **summary}, f, indent=2)
+    write_json(prefix + ".json", {"source": source, "benchmark": benchmark, **summary})
     md = [f"Accuracy (%) on {benchmark} ({source})", "",
           "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     md += ["| " + " | ".join(r) + " |" for r in rows + extra]

@@ -2,6 +2,8 @@
 checkpoint (or, for eval.py, a MindIR file); the device; the model as a ``predict``
 function with its input contract; where the results go."""
 import contextlib
+import json
+import math
 import os
 import sys
 
@@ -119,25 +121,57 @@ def input_contract(args, cfg):
 def entry_point(program, *outputs):
     """The common frame of eval.py and export.py: hold the run folder(s) that ``outputs``
     (paths to be written, or RunFolders) lie in, so that they have one writer at a time;
-    a held folder, a folder that cannot be written, a full disk or Ctrl-C end the program
-    with one line (exit 1, or 130 for Ctrl-C); what was not finished is not written."""
+    a held folder, a folder that cannot be written, a full disk, Ctrl-C or SIGTERM end the
+    program with one line (exit 1, or 130 for Ctrl-C and SIGTERM); what was not finished is
+    not written. SIGTERM is a stop like Ctrl-C here, also because MindSpore's own SIGINT
+    handler (installed at a graph's first run) turns Ctrl-C into a SIGTERM."""
     folders = {}
     for out in outputs:
         folder = out if isinstance(out, RunFolder) else owning_run(out) if out else None
         if folder is not None:
             folders[os.path.abspath(folder.path)] = folder
+    with stopped_cleanly(program):
+        try:
+            with contextlib.ExitStack() as stack:
+                stack.enter_context(terminate_as_interrupt())
+                for folder in folders.values():
+                    stack.enter_context(folder.lock(program))
+                yield
+        except RunFolderError as err:
+            sys.exit(f"error: {err}")
+        except OSError as err:
+            sys.exit(f"error: {describe_os_error(err)}")
+
+
+@contextlib.contextmanager
+def stopped_cleanly(program):
+    """Ctrl-C (a KeyboardInterrupt) in the block ends the program with one line, exit 130."""
     try:
-        with contextlib.ExitStack() as stack:
-            for folder in folders.values():
-                stack.enter_context(folder.lock(program))
-            yield
-    except RunFolderError as err:
-        sys.exit(f"error: {err}")
+        yield
     except KeyboardInterrupt:
         print(f"\n{program} interrupted; no result was written", file=sys.stderr)
         sys.exit(130)
-    except OSError as err:
-        sys.exit(f"error: {describe_os_error(err)}")
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the block (main thread only), then the handler
+    before it is back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
 
 
 def predictor(args, cfg, num_classes, shape):
@@ -207,3 +241,25 @@ def make_parent(path):
     """Create the folder ``path`` goes in (if missing) -> ``path``."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return path
+
+
+def finite_or_none(value):
+    """``value`` (nested dicts, lists and tuples) with every NaN and infinity as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def write_json(path, value):
+    """``value`` as strict JSON at ``path`` (written atomically): a NaN or an infinity (a
+    model with NaN logits, say) is written as null, never as the NaN / Infinity that JSON
+    does not have."""
+    from sharpdro.atomic import atomic_path
+
+    text = json.dumps(finite_or_none(value), indent=2, allow_nan=False)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text + "\n")

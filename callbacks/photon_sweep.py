@@ -1,7 +1,7 @@
 """eval.py --photon-sweep: accuracy against a ladder of photon budgets ("how dark can it
 get?"), for one run or several compared on one plot."""
 import csv
-import json
+import math
 import os
 import sys
 
@@ -10,25 +10,44 @@ import numpy as np
 from sharpdro.atomic import atomic_path
 
 from .entry import (contract_predictor, contract_set, describe_model, input_contract,
-                    model_source, owning_run, parse_checkpoint_args)
+                    model_source, owning_run, parse_checkpoint_args, write_json)
 from .predict import predict_probabilities
 
-LADDER_ERROR = "--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 or more positive counts"
+# the counts swept: NumPy's Poisson sampler takes means up to about 1e18; below 1e-3 photons
+# at full scale an image is black (and the ladder has at most 3 x 18 levels)
+MIN_PHOTONS, MAX_PHOTONS, MAX_LEVELS = 1e-3, 1e15, 100
+LADDER_ERROR = (f"--photons takes HIGH,LOW (e.g. 1000,1) or a list of 3 to {MAX_LEVELS} counts, "
+                f"each from {MIN_PHOTONS:g} to {MAX_PHOTONS:g}")
 
 
 def parse_photons(text):
     """--photons: "HIGH,LOW" -> the log-spaced ladder between them (3 levels per decade), or
-    a list of 3 or more counts, highest first; ValueError(LADDER_ERROR) otherwise."""
+    a list of 3 or more counts, highest first; ValueError(LADDER_ERROR + what is wrong)
+    otherwise (a count not finite or outside MIN_PHOTONS..MAX_PHOTONS; too many levels)."""
     from datasets.photons import photon_ladder
 
     try:
         values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{LADDER_ERROR}; got {text!r}") from None
+    bad = [v for v in values if not MIN_PHOTONS <= v <= MAX_PHOTONS]  # NaN and infinities too
+    if bad:
+        raise ValueError(f"{LADDER_ERROR}; got {bad[0]:g}")
+    try:
         ladder = photon_ladder(*values) if len(values) == 2 else sorted(values, reverse=True)
-        if len(ladder) < 3 or min(ladder) <= 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ValueError(LADDER_ERROR) from None
+    except ValueError:  # HIGH not above LOW
+        raise ValueError(f"{LADDER_ERROR}; got HIGH {values[0]:g} not above LOW "
+                         f"{values[1]:g}") from None
+    if not 3 <= len(ladder) <= MAX_LEVELS:
+        raise ValueError(f"{LADDER_ERROR}; got {len(ladder)} levels")
     return ladder
+
+
+def check_read_noise(value):
+    """--read-noise: a finite number >= 0 (electrons) -> it; ValueError otherwise."""
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"--read-noise takes a number of electrons >= 0, got {float(value):g}")
+    return value
 
 
 CLEAN, AS_GIVEN = "clean", "as given"  # what the images swept are before any capture
@@ -49,6 +68,9 @@ def photon_sweep(predict, make_set, images, labels, ladder, capture, read_noise=
     this key whatever they are), "reference", "levels": [{"photons", "acc"}],
     "photons_at_90", "photons_at_50"}: the photon count at which accuracy falls to 90 % and
     50 % of it (interpolated on the log axis; None if never)."""
+    check_read_noise(read_noise)
+    if not all(MIN_PHOTONS <= p <= MAX_PHOTONS for p in ladder):  # NaN too
+        raise ValueError(f"{LADDER_ERROR}; got {list(ladder)}")
     labels = np.asarray(labels)
 
     def accuracy(x, desc):
@@ -80,8 +102,7 @@ def threshold(levels, target):
 
 def write_photon_sweep(base, result, source):
     """<base>.json (everything) and <base>.csv (photons, accuracy)."""
-    with atomic_path(base + ".json") as tmp, open(tmp, "w") as f:
-        json.dump({"source": source, **result}, f, indent=2)
+    write_json(base + ".json", {"source": source, **result})
     with atomic_path(base + ".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["photons", "accuracy"])
@@ -117,7 +138,8 @@ def sweep_images(cfg, info, data=None):
 
 def sweep_run(args, cfg, ladder, data, read_noise):
     """One run's sweep, printed and written to evals/photon_sweep.json/.csv (a model outside
-    a run folder: beside it) -> (its RunFolder or None, the model file, the result)."""
+    a run folder: beside it; or --out PREFIX) -> (its RunFolder or None, the model file, the
+    result)."""
     from datasets.photons import capture
 
     source = model_source(args)
@@ -133,7 +155,8 @@ def sweep_run(args, cfg, ladder, data, read_noise):
                           reference_label(cfg, data))
     print(format_photon_sweep(result))
     folder = args.folder or owning_run(source)
-    base = (os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
+    base = (os.path.abspath(args.out) if args.out else
+            os.path.join(folder.path, folder.EVALS, "photon_sweep") if folder is not None
             else os.path.splitext(source)[0] + "_photon_sweep")
     os.makedirs(os.path.dirname(base), exist_ok=True)
     write_photon_sweep(base, result, source)
@@ -148,8 +171,11 @@ def sweep_runs(parser, args, cfg):
 
     try:
         ladder = parse_photons(args.photons)
+        check_read_noise(args.read_noise)
     except ValueError as err:
         parser.error(str(err))
+    if args.out and len(args.runs) > 1:  # eval.py holds only --out's folder then
+        parser.error("--out goes with one --run (several runs are written to their folders)")
     curves, folders = {}, []
     for i, run in enumerate(args.runs or [None]):
         run_args, run_cfg = args, cfg
@@ -158,6 +184,9 @@ def sweep_runs(parser, args, cfg):
         folder, source, result = sweep_run(run_args, run_cfg, ladder, args.data, args.read_noise)
         curves[str(folder or source)] = result
         folders.append(folder)
+    if args.out:  # the run folder is not written (nor held)
+        print(f"plot: {plot_photon_sweep(curves, os.path.abspath(args.out) + '.png')}")
+        return curves
     for folder in {str(f): f for f in folders if f is not None}.values():  # each run: all curves
         print(f"plot: {plot_photon_sweep(curves, folder.plot('photon_sweep'))}")
     return curves

@@ -50,14 +50,31 @@ def predictions_path(args):
                         f"predictions_{name}_{model}.csv")
 
 
+def images_to_predict(path, columns=None):
+    """eval.py --predict PATH -> (full paths, names as shown): one image file, or the images
+    of a folder or a CSV (datasets.folders.list_images); ValueError for any other file."""
+    import csv
+
+    from datasets.folders import list_images
+    from datasets.images import EXTENSIONS, is_image
+
+    if os.path.isfile(path) and is_image(path):
+        return [os.path.abspath(path)], [os.path.basename(path)]
+    try:
+        return list_images(path, columns)
+    except (UnicodeDecodeError, csv.Error):  # a binary file, or not a CSV
+        raise ValueError(f"{path}: not an image ({', '.join(EXTENSIONS)}), a folder of images "
+                         "or a CSV with a path column") from None
+
+
 def predict_files(args, cfg):
     """eval.py --predict: class probabilities of new images -> evals/predictions_*.csv."""
-    from datasets.folders import decode_all, list_images
+    from datasets.folders import decode_all
 
     print(f"predicting with {describe_model(args)}", flush=True)
     try:
         info = input_contract(args, cfg)
-        paths, names = list_images(args.predict, cfg.data.columns)
+        paths, names = images_to_predict(args.predict, cfg.data.columns)
         predict = contract_predictor(args, cfg, info)
         images, kept, _ = decode_all(paths, info["image_size"], info["channels"],
                                      cfg.data.cache_dir, skip_unreadable=True, desc="decoding")

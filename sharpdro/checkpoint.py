@@ -17,8 +17,11 @@ def read_checkpoint(path):
     if not os.path.isfile(path):
         raise ValueError(f"checkpoint {path} does not exist")
     try:
-        return ms.load_checkpoint(path)
+        with quiet_mindspore_log():  # its own ERROR line would repeat ours
+            return ms.load_checkpoint(path)
     except Exception as err:  # MindSpore raises ValueError or RuntimeError for bad files
+        if isinstance(err.__cause__, KeyboardInterrupt):  # its reader turns Ctrl-C into a
+            raise KeyboardInterrupt from None             # ValueError "may not have permission"
         raise ValueError(f"checkpoint {path} cannot be read (truncated or corrupt?): "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 

@@ -1,6 +1,12 @@
 """Export a trained network (MindIR or ONNX), check the file against the network, and
 load a MindIR for inference with a clear error when its input does not fit."""
+import contextlib
 import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
 
 import numpy as np
 
@@ -11,6 +17,107 @@ from .atomic import atomic_path
 
 TOLERANCE = 1e-5
 SUFFIX = {"MINDIR": ".mindir", "ONNX": ".onnx"}
+# the file names mindspore.export accepts (mindspore._checkparam.check_file_name_by_regular):
+# a path with a space, a non-ASCII letter, + or () is refused
+MINDSPORE_FILE_NAME = re.compile(r"^[0-9a-zA-Z@_\-.:/\\]+$")
+
+
+LINKS = "sharpdro-export-"  # + <pid>-<random>: the temporary folder of one link
+
+
+def remove_dead_links():
+    """The link folders of processes that died mid-export (kill -9), from the temporary
+    folder."""
+    from .atomic import _alive
+
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            match = re.match(rf"^{LINKS}(\d+)-", name)
+            if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mindspore_safe_folder(folder, shown=None):
+    """A path to ``folder`` that MindSpore's file-name rule (MINDSPORE_FILE_NAME) accepts:
+    ``folder`` itself where it does, else a symbolic link to it in a fresh temporary folder
+    (removed afterwards). mindspore.export resolves the link (os.path.realpath) after its
+    check, so what it writes lands in ``folder``. ``shown``: the folder errors name."""
+    folder = os.path.abspath(folder)
+    if MINDSPORE_FILE_NAME.match(folder):
+        yield folder
+        return
+    remove_dead_links()
+    links = tempfile.mkdtemp(prefix=f"{LINKS}{os.getpid()}-")
+    try:
+        link = os.path.join(links, "folder")
+        if not MINDSPORE_FILE_NAME.match(link):
+            raise ValueError(f"MindSpore cannot export into {shown or folder} (its file names "
+                             f"may hold only letters, digits and @ _ - . : /), nor through the "
+                             f"temporary folder {links}: set TMPDIR to a folder whose path does")
+        os.symlink(folder, link, target_is_directory=True)
+        yield link
+    finally:
+        shutil.rmtree(links, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def graph_dumps_in(folder):
+    """MindSpore's compile-failure dump (rank_0/om/analyze_fail.ir, written to the working
+    directory by default) goes under ``folder`` for the block (MS_OM_PATH, read at each
+    failure)."""
+    before = os.environ.get("MS_OM_PATH")
+    os.environ["MS_OM_PATH"] = folder
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("MS_OM_PATH", None)
+        else:
+            os.environ["MS_OM_PATH"] = before
+
+
+@contextlib.contextmanager
+def signals_held(signums=(signal.SIGINT, signal.SIGTERM)):
+    """Ctrl-C and SIGTERM held back for the block and acted on at its end, as the handler
+    before it would have (a Python handler is called: KeyboardInterrupt, train.py's
+    Interrupt; the default action of SIGTERM becomes a KeyboardInterrupt, a clean stop).
+    Two reasons: an interrupt raised inside MindSpore's graph compiler is reported as a
+    compile failure (its stack printed, rank_0/om/analyze_fail.ir written); and the first
+    run of a graph installs MindSpore's own SIGINT handler, which turns Ctrl-C into a
+    SIGTERM that ends the process on the spot (no message, temporary files left). Held
+    here, that SIGTERM is one more signal; the previous handlers are restored at the end
+    (MindSpore's SIGINT handler with them). A second signal is acted on at once. Outside
+    the main thread, where handlers cannot be set, the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in signums}
+    previous = {s: h for s, h in previous.items() if h is not None}  # None: set outside Python
+    held = []
+
+    def act(signum, frame):
+        handler = previous[signum]
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+    def hold(signum, frame):
+        held.append(signum)
+        if len(held) > 1:
+            act(signum, frame)
+
+    for s in previous:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if held:
+        act(held[0], None)
 
 
 def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_size=None,
@@ -19,7 +126,8 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
     ``batch_size`` None exports a dynamic batch dimension, MindIR only), reload it
     (``mindspore.load`` + ``nn.GraphCell``, or onnxruntime) and compare the logits with the
     network's on a random batch. The file is written under a temporary name and renamed
-    only once it has passed, so an unverified file is never left at ``base``.
+    only once it has passed, so an unverified file is never left at ``base``; the name
+    given to MindSpore is a safe one (mindspore_safe_folder), so any ``base`` works.
     Returns (path, largest difference); raises ValueError beyond ``tolerance``."""
     if file_format not in SUFFIX:
         raise ValueError(f"format must be one of {list(SUFFIX)}, got {file_format!r}")
@@ -33,10 +141,21 @@ def export_and_verify(network, image_shape, base, file_format="MINDIR", batch_si
             ms.Tensor(shape=[None] + list(image_shape), dtype=ms.float32))
     os.makedirs(os.path.dirname(os.path.abspath(base)), exist_ok=True)
     path = base + SUFFIX[file_format]
-    want = network(ms.Tensor(sample)).asnumpy()
     with atomic_path(path, tag="unverified") as tmp:
-        ms.export(network, spec, file_name=tmp[:-len(SUFFIX[file_format])], file_format=file_format)
-        got = load_predictor(tmp, image_shape)(sample)
+        private = os.path.dirname(tmp)  # atomic_path's own folder: only this export writes in it
+        shown = os.path.dirname(os.path.abspath(path))
+        with signals_held(), graph_dumps_in(os.path.join(private, "graphs")):
+            want = network(ms.Tensor(sample)).asnumpy()
+            with mindspore_safe_folder(private, shown) as safe:
+                try:
+                    ms.export(network, spec, file_name=os.path.join(safe, "export"),
+                              file_format=file_format)
+                except RuntimeError as err:  # an operator it cannot convert, say
+                    reason = (str(err).strip().splitlines() or [repr(err)])[0].rstrip(".")
+                    raise ValueError(f"MindSpore cannot export this network as {file_format}: "
+                                     f"{reason}; nothing written") from None
+            os.replace(os.path.join(private, "export" + SUFFIX[file_format]), tmp)
+            got = load_predictor(tmp, image_shape)(sample)
         diff = float(np.abs(got - want).max())
         if not diff <= tolerance:  # NaN fails too
             raise ValueError(f"exported model {path} differs from the network by {diff} > "
