@@ -140,7 +140,13 @@ def exporter(cfg, folder, data):
 
     def export(ckpt):
         model_net = create_trained_model(cfg.model, data.num_classes, data.in_channels, ckpt)
-        path, diff = export_and_verify(model_net, image_shape, folder.file(folder.MODEL)[:-len(".mindir")])
+        try:  # the training is done and kept: a failed export must not undo the run
+            path, diff = export_and_verify(model_net, image_shape,
+                                           folder.file(folder.MODEL)[:-len(".mindir")])
+        except ValueError as err:
+            print(f"warning: {folder.MODEL} not written: {err}; export later with "
+                  f"export.py --run {shlex.quote(str(folder))}", file=sys.stderr)
+            return
         print(f"exported {path} from {os.path.basename(ckpt)} (dynamic batch; largest logit "
               f"difference after reload {diff:.1e})")
     return export if cfg.train.export_mindir else None

@@ -20,6 +20,7 @@ class Interrupt(Callback):
         super().__init__()
         self.signum = None
         self._previous = {}
+        self._depth = 0  # Model.train enters a Callback too: restore on the outermost exit
 
     def _handle(self, signum, frame):
         self.signum = signum
@@ -36,10 +37,14 @@ class Interrupt(Callback):
         self.check()
 
     def __enter__(self):
-        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        if self._depth == 0:
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        self._depth += 1
         return self
 
     def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        self._depth -= 1
+        if self._depth == 0:
+            for s, handler in self._previous.items():
+                signal.signal(s, handler)
         return False

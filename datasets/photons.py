@@ -18,7 +18,7 @@ GAMMA = 2.2
 
 def photon_ladder(high=1000.0, low=1.0, per_decade=3):
     """Log-spaced photon counts from ``high`` down to ``low`` (both included)."""
-    if not high > low > 0:
+    if not (math.isfinite(high) and math.isfinite(low) and high > low > 0):
         raise ValueError(f"the photon ladder needs high > low > 0, got {high}, {low}")
     steps = int(round(math.log10(high / low) * per_decade))
     return [float(v) for v in np.geomspace(high, low, steps + 1)]
@@ -27,10 +27,10 @@ def photon_ladder(high=1000.0, low=1.0, per_decade=3):
 def capture(images, photons, read_noise=0.0, rng=None):
     """uint8 N x H x W x C images as captured with ``photons`` photo-electrons at full scale
     and Gaussian read noise of ``read_noise`` electrons (module docstring)."""
-    if photons <= 0:
-        raise ValueError(f"photons must be > 0, got {photons}")
-    if read_noise < 0:
-        raise ValueError(f"read noise must be >= 0, got {read_noise}")
+    if not (math.isfinite(photons) and photons > 0):
+        raise ValueError(f"photons must be a finite number > 0, got {photons}")
+    if not (math.isfinite(read_noise) and read_noise >= 0):
+        raise ValueError(f"read noise must be a finite number >= 0, got {read_noise}")
     rng = np.random.default_rng(rng)
     linear = (np.asarray(images, np.float64) / 255.0) ** GAMMA
     electrons = rng.poisson(linear * photons).astype(np.float64)
