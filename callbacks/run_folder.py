@@ -193,11 +193,7 @@ class RunFolder:
             fd = os.open(self.file(self.LOCK), os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as err:
             raise RunFolderError(f"cannot write the run folder {self}: {err.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunFolderError(self._busy(self.holder() or "another process")) from None
+        self._flock(fd, fcntl.LOCK_EX)
         try:
             os.ftruncate(fd, 0)
             os.write(fd, json.dumps({
@@ -226,15 +222,19 @@ class RunFolder:
         except OSError:  # a read-only folder: nobody can write it either
             yield self
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunFolderError(self._busy(self.holder() or "another process")) from None
+        self._flock(fd, fcntl.LOCK_SH)
         try:
             yield self
         finally:
             os.close(fd)
+
+    def _flock(self, fd, mode):
+        """``flock`` without waiting; RunFolderError naming the holder (fd closed) if taken."""
+        try:
+            fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunFolderError(self._busy(self.holder() or "another process")) from None
 
     # -- writing ---------------------------------------------------------------------
     def create(self):

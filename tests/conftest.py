@@ -22,6 +22,12 @@ def mode(request):
     ms.set_context(mode=ms.GRAPH_MODE)
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A data cache folder shared by one test module's runs (a module may define its own)."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture
 def graph_mode():
     ms.set_context(mode=ms.GRAPH_MODE)

@@ -19,11 +19,6 @@ FAST = ["--export_mindir", "false", "--eval_max_batches", "2"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cache"))
-
-
-@pytest.fixture(scope="module")
 def source(cache, tmp_path_factory):
     """A finished one-epoch ERM run (copy it before anything may write it)."""
     path = tmp_path_factory.mktemp("source") / "erm"
