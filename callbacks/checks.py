@@ -1,6 +1,7 @@
 """The checks train.py makes before it touches a run folder: the algorithm, model, groups and
 sampler go together; settings that do nothing; every group has evaluation images; the
 mixed-precision level runs on the device; the start checkpoint's class names."""
+import os
 import sys
 
 from sharpdro import config as C
@@ -113,6 +114,9 @@ def same_data_model_seed(cfg, path, where=NOT_COMPARED):
 
     ref = RunFolder(path)
     name = f"algorithm.reference {path}"
+    target = cfg.run_dir or (os.path.join(cfg.output_root, cfg.name) if cfg.name else None)
+    if target and os.path.abspath(target) == os.path.abspath(path):
+        raise ValueError("the run folder must differ from algorithm.reference")
     if not ref.exists() or not ref.has_checkpoint():
         raise ValueError(f"{name} is not a run folder with a checkpoint")
     if not ref.is_finished():

@@ -60,11 +60,26 @@ def images_to_predict(path, columns=None):
 
     if os.path.isfile(path) and is_image(path):
         return [os.path.abspath(path)], [os.path.basename(path)]
+    neither = ValueError(f"{path}: not an image ({', '.join(EXTENSIONS)}), a folder of images "
+                         "or a CSV with a path column")
+    if os.path.isfile(path) and not looks_like_text(path):
+        raise neither  # a binary file: the CSV reader's complaint would mislead
     try:
         return list_images(path, columns)
-    except (UnicodeDecodeError, csv.Error):  # a binary file, or not a CSV
-        raise ValueError(f"{path}: not an image ({', '.join(EXTENSIONS)}), a folder of images "
-                         "or a CSV with a path column") from None
+    except (UnicodeDecodeError, csv.Error):  # not a CSV
+        raise neither from None
+
+
+def looks_like_text(path, size=4096):
+    """Whether the file's first bytes are UTF-8 text without NUL bytes."""
+    with open(path, "rb") as f:
+        head = f.read(size)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:  # a character cut at the end of the chunk is text
+        if err.start < len(head) - 3:
+            return False
+    return b"\0" not in head
 
 
 def predict_files(args, cfg):
