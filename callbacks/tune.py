@@ -276,7 +276,8 @@ def tune(args, overrides, command):
     """The whole sweep: check, train, choose, write; returns the outputs' paths."""
     cfg, name, root, methods, note, rule = setup(args, overrides)
     todo = candidates(methods, root, list(overrides))
-    print(f"{len(todo)} runs in {root}" + (f"; {note}" if note else ""), flush=True)
+    print(f"{len(todo)} runs in {root}, chosen by {rule}" + (f"; {note}" if note else ""),
+          flush=True)
     train_all(os.path.abspath(args.config), todo)
     rows = collect(todo)
     best = choose(rows, rule)
