@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
@@ -27,7 +26,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from sharpdro import config as C  # noqa: E402  (first: process settings before mindspore loads)
-from callbacks.run_folder import RunFolder, selected_epoch  # noqa: E402
+from callbacks import sweep  # noqa: E402
+from callbacks.run_folder import RunFolder  # noqa: E402
+from callbacks.sweep import selected, step_seconds  # noqa: E402,F401  (reproduce.selected, .step_seconds)
 from sharpdro.registry import closest  # noqa: E402
 
 
@@ -90,42 +91,14 @@ def check(args, overrides):
 
 def run_one(config, run_dir, algorithm, seed, overrides):
     """Train (or resume, or skip) one run in its own process; returns seconds spent."""
-    folder = RunFolder(run_dir)
-    if folder.is_finished():
-        return 0.0
-    if folder.has_checkpoint():
-        cmd = ["--resume", run_dir]
-    else:
-        cmd = ["--config", config, "--run_dir", run_dir, "--overwrite",
-               "--algorithm.name", algorithm, "--seed", str(seed), *overrides]
-    return call([os.path.join(ROOT, "train.py"), *cmd], run_dir, algorithm, seed)
+    cmd = sweep.command(config, run_dir, ["--algorithm.name", algorithm, "--seed", str(seed),
+                                          *overrides])
+    return 0.0 if cmd is None else call(cmd, run_dir, algorithm, seed)
 
 
 def call(cmd, run_dir, algorithm, seed):
     """``python *cmd`` in the project root, its output in <run_dir>.log."""
-    os.makedirs(run_dir, exist_ok=True)
-    start = time.time()
-    with open(os.path.join(run_dir + ".log"), "a") as log:
-        code = subprocess.call([sys.executable, *cmd], stdout=log, stderr=subprocess.STDOUT,
-                               cwd=ROOT)
-    if code:
-        raise SystemExit(f"{algorithm} seed {seed} failed (exit {code}); see {run_dir}.log")
-    return time.time() - start
-
-
-def selected(run_dir):
-    """(val record, test record) of the epoch the run selected (its best.ckpt: the rule of
-    callbacks/run_folder.py selected_epoch, by the run's train.best_metric), and the last
-    test record."""
-    folder = RunFolder(run_dir)
-    records = folder.eval_records()
-    val = {r["epoch"]: r for r in records if r["split"] == "val"}
-    test = {r["epoch"]: r for r in records if r["split"] == "test"}
-    if not val or not test:
-        raise SystemExit(f"{run_dir} has no validation or test evaluation in its eval.jsonl")
-    metric = C.load_config(folder.file(folder.CONFIG)).train.best_metric
-    best = selected_epoch(records, metric)
-    return val[best], test[best], test[max(test)]
+    return sweep.call(cmd, run_dir, f"{algorithm} seed {seed}")
 
 
 def selected_test(run_dir):
@@ -278,21 +251,6 @@ def source_row(table, label):
     """The row whose runs ``label``'s runs start from (its fixed algorithm.reference), or
     None; that row comes first in its table."""
     return COMPARISON[table][label][1].get(REFERENCE)
-
-
-def step_seconds(run_dir):
-    """Mean train seconds per step from a timing run's train_log.csv (one process): the
-    intervals between its logged rows, the first left out (graph compilation, first data)."""
-    import csv
-
-    with open(os.path.join(run_dir, RunFolder.TRAIN_LOG)) as f:
-        rows = [(int(r["step"]), float(r["train_seconds"])) for r in csv.DictReader(f)]
-    if len(rows) < 3:
-        raise SystemExit(f"{run_dir}: too few logged steps to time (train.log_every)")
-    if any(t1 < t0 for (_, t0), (_, t1) in zip(rows, rows[1:])):
-        raise SystemExit(f"{run_dir}: its clock went back (a resumed run); delete it to re-time")
-    (s0, t0), (s1, t1) = rows[1], rows[-1]
-    return (t1 - t0) / (s1 - s0)
 
 
 def cost_run(args, overrides, table, label, value, runs_root):

@@ -11,7 +11,7 @@ class Field:
     """One leaf of the schema: default, type and the allowed values."""
 
     def __init__(self, default, type_, help="", choices=None, nullable=False,
-                 low=None, high=None, low_open=False, item_type=None, stage=False):
+                 low=None, high=None, low_open=False, item_type=None, stage=False, grid=None):
         self.default = default
         # an option of a method's stages (read by the application that runs them: jtt's
         # first_epochs, dfr's reference), never handed to a train-step cell
@@ -22,6 +22,8 @@ class Field:
         self.nullable = nullable or default is None
         self.low, self.high, self.low_open = low, high, low_open
         self.item_type = item_type
+        # the values tune.py tries for a method whose main option this is (None: not tuned)
+        self.grid = None if grid is None else tuple(self.coerce("grid", v) for v in grid)
 
     def coerce(self, key, value):
         """Check ``value`` against the field and return it in the field's type."""

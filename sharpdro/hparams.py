@@ -14,8 +14,9 @@ SCORES = ("msp", "energy", "entropy", "loss", "noise")
 EPS_SOURCES = ("batch", "weighted")
 ABSENT_GROUP_MODES = ("zero", "skip")
 
-RHO = Field(0.05, float, "perturbation radius", low=0.0)
-ETA = Field(0.01, float, "group-weight step size (exponentiated gradient)", low=0.0)
+RHO = Field(0.05, float, "perturbation radius", low=0.0, grid=(0.02, 0.05, 0.1))
+ETA = Field(0.01, float, "group-weight step size (exponentiated gradient)", low=0.0,
+            grid=(0.001, 0.01, 0.1))
 ADAPTIVE = Field(False, bool, "ASAM: scale the perturbation by |theta|")
 EPS_SOURCE = Field("batch", str, "gradient that sets the perturbation: batch-mean loss "
                    "(authors) or the group-weighted loss (one more pass)", choices=EPS_SOURCES)
@@ -24,11 +25,13 @@ ABSENT_GROUPS = Field("zero", str, "a group absent from the batch: 'zero' counts
                       choices=ABSENT_GROUP_MODES)
 ADJUSTMENT = Field(0.0, float, "GroupDRO's generalization adjustment C (Sagawa et al. 2020): "
                    "the group-weight update uses L_g + C / sqrt(n_g), n_g the group's training "
-                   "images (0: off)", low=0.0)
+                   "images (0: off)", low=0.0, grid=(1.0, 2.0, 4.0))
 IRM_LAMBDA = Field(100.0, float, "IRM: weight of the IRMv1 penalty mean_g D_g^2 after "
-                   "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0)
+                   "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0,
+                   grid=(1.0, 10.0, 100.0))
 VREX_LAMBDA = Field(10.0, float, "V-REx: weight of the variance of the group losses after "
-                    "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0)
+                    "anneal_steps (1 before); the loss is divided by max(lambda, 1)", low=0.0,
+                    grid=(1.0, 10.0, 100.0))
 ANNEAL_STEPS = Field(500, int, "IRM, V-REx: optimizer steps with penalty weight 1 before "
                      "the full weight (counted across resume)", low=0)
 SCORE = Field("msp", str, "what picks the worst-case samples: from the pass-1 logits 1 - "
@@ -39,7 +42,7 @@ SYNC_PERTURBATION = Field(True, bool, "data parallel: every rank perturbs by the
                           "the global batch's gradient (the one-process step); false: each by "
                           "its own slice's (m-sharpness)")
 FRACTION = Field(0.2, float, "share of the batch in the worst-case set", low=0.0,
-                 low_open=True, high=1.0)
+                 low_open=True, high=1.0, grid=(0.1, 0.2, 0.5))
 TILT = Field(0.0, float, "weight sample i of the worst-case set by exp(tilt * s_i / mean "
              "s over the set) for a score s >= 0 (0: the plain mean); leans J towards the "
              "most extreme images, as the group weights lean towards the worst group",
@@ -69,7 +72,8 @@ REFERENCE = Field(None, str, "jtt, eiil: a finished ERM run folder of the same d
                   "dfr: the finished run of the same data, model and seed whose best "
                   "checkpoint it refits (required)", nullable=True, stage=True)
 UPWEIGHT = Field(20, int, "JTT: how often each image of the error set appears per epoch of "
-                 "stage 2 (lambda_up)", low=1, stage=True)
+                 "stage 2 (lambda_up)", low=1, stage=True,
+                 grid=(2, 5, 10))
 EIIL_STEPS = Field(10000, int, "EIIL: gradient-ascent steps of the environment inference",
                    low=1, stage=True)
 EIIL_LR = Field(0.01, float, "EIIL: Adam step size of the environment inference", low=0.0,
@@ -97,6 +101,15 @@ HPARAMS = {
                           "pass2_selected": PASS2_SELECTED},
     "dfr": {"reference": REFERENCE, "draws": DRAWS},
 }
+
+
+def tuned_option(algorithm):
+    """(name, grid) of the option tune.py tries for ``algorithm``: the first of its options
+    whose Field declares a grid; (None, (None,)) for one without (erm: one candidate)."""
+    for name, field in HPARAMS[algorithm].items():
+        if field.grid is not None:
+            return name, field.grid
+    return None, (None,)
 
 
 def all_hparams():

@@ -7,7 +7,7 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENTRY_POINTS = ("train.py", "eval.py", "export.py")
+ENTRY_POINTS = ("train.py", "eval.py", "export.py", "tune.py")
 MAX_LINES = 40
 
 

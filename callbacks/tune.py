@@ -1,0 +1,291 @@
+"""What tune.py does: every candidate method over the grid of its main option on the
+user's data, each a normal train.py run folder under <output_root>/<name>-tune/<method>/
+<option>=<value>/ (finished runs skipped, interrupted ones resumed), the pick by validation,
+and tuned.yaml, report.md and tune.png beside them.
+
+A method is an algorithm name, optionally with ``+balanced`` (data.sampler group_balanced).
+Its grid is the grid declared beside the Field of its tuned option (sharpdro/hparams.py
+tuned_option); a method without one (erm) is one candidate. Selection: each run at the
+epoch it selected (its best.ckpt), by worst-group validation accuracy, ties by mean
+validation accuracy, then the first; without groups in training and in validation, by
+overall validation accuracy.
+"""
+import collections
+import os
+import time
+
+import numpy as np
+import yaml
+
+from sharpdro import config as C
+from sharpdro.hparams import tuned_option
+from sharpdro.registry import closest
+
+from . import sweep
+from .checks import UserError
+from .run_folder import RunFolder
+
+BALANCED = "+balanced"
+SUFFIXES = {BALANCED: "group_balanced"}
+WORST, OVERALL = "worst-group validation accuracy", "overall validation accuracy"
+
+Method = collections.namedtuple("Method", "name algorithm sampler option grid")
+Candidate = collections.namedtuple("Candidate", "method value run_dir args")
+
+
+def algorithms():
+    from sharpdro.algorithms import ALGORITHMS
+
+    return ALGORITHMS
+
+
+def tunable(groups):
+    """The algorithms tune.py may try: not the post-hoc ones (they refit another run); with
+    ``groups`` none, only those that train without group labels."""
+    from sharpdro.algorithms import POST_HOC
+
+    registry = algorithms()
+    return [n for n in registry.names() if registry.get(n).kind != POST_HOC
+            and (groups != "none" or not registry.get(n).uses_group_labels)]
+
+
+def default_methods(groups):
+    """Every tunable algorithm, and with group labels erm and sharpdro on the balanced
+    sampler too."""
+    names = tunable(groups)
+    if groups != "none":
+        names += [n + BALANCED for n in ("erm", "sharpdro") if n in names]
+    return names
+
+
+def parse_method(text, groups):
+    """``text`` ('sharpdro', 'erm+balanced') -> Method; UserError in one line."""
+    name, sampler = text, None
+    for suffix, value in SUFFIXES.items():
+        if text.endswith(suffix):
+            name, sampler = text[:-len(suffix)], value
+    valid = tunable(groups)
+    if name not in algorithms().names():
+        known = valid + [n + s for n in valid for s in SUFFIXES]
+        hint = closest(text, known)
+        raise UserError(f"unknown method {text!r}" + (f"; did you mean {hint!r}?" if hint else "")
+                        + f" (valid: {', '.join(valid)}, each optionally with {BALANCED})")
+    if name not in valid:
+        why = ("needs group labels and data.groups is none" if groups == "none"
+               else "refits another run's model")
+        raise UserError(f"method {text!r} {why}; the candidates: {', '.join(valid)}")
+    if sampler is not None and groups == "none":
+        raise UserError(f"method {text!r}: {BALANCED} needs group labels and data.groups is none")
+    option, grid = tuned_option(name)
+    return Method(text, name, sampler, option, grid)
+
+
+def middle(values, k):
+    """The k middle values of ``values`` (evenly around the centre, the lower side first)."""
+    start = (len(values) - k) // 2
+    return tuple(values[start:start + k])
+
+
+def apply_budget(methods, budget):
+    """``methods`` with each grid trimmed to its middle values so that all of them take at
+    most ``budget`` runs (one value each at least); UserError when that cannot be."""
+    empty = [m.name for m in methods if not m.grid]
+    if empty:
+        raise UserError(f"method {empty[0]!r} has an empty grid (its option's Field declares no "
+                        "values): nothing to try")
+    total = sum(len(m.grid) for m in methods)
+    if budget is None or budget >= total:
+        return methods, None
+    if budget < len(methods):
+        raise UserError(f"--budget {budget} leaves a method with an empty grid: at least "
+                        f"{len(methods)} runs (one per method) are needed")
+    k = max(k for k in range(1, total + 1)
+            if sum(min(k, len(m.grid)) for m in methods) <= budget)
+    trimmed = [m._replace(grid=middle(m.grid, min(k, len(m.grid)))) for m in methods]
+    runs = sum(len(m.grid) for m in trimmed)
+    return trimmed, (f"--budget {budget}: each grid trimmed to its middle {k} value(s), "
+                     f"{runs} runs instead of {total}")
+
+
+def candidates(methods, root, overrides):
+    """Every (method, value) as a Candidate with its run folder and train.py arguments."""
+    out = []
+    for m in methods:
+        for value in m.grid:
+            leaf = "default" if m.option is None else f"{m.option}={value}"
+            args = [*overrides, "--algorithm.name", m.algorithm]
+            if m.option is not None:
+                args += [f"--algorithm.{m.option}", str(value)]
+            if m.sampler is not None:
+                args += ["--data.sampler", m.sampler]
+            out.append(Candidate(m, value, os.path.join(root, m.name, leaf), args))
+    return out
+
+
+def validation_groups(cfg):
+    """Whether the config's validation images carry groups (more than the one 'all' set);
+    UserError when the data has no validation images. Reads the data as a run does (its
+    arrays are cached for the runs)."""
+    from datasets.build import ALL, prepare_arrays
+
+    try:
+        val = prepare_arrays(cfg).val
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if sum(len(labels) for _, labels in val.values()) == 0:
+        raise UserError("no validation set: the data has no validation images to choose on "
+                        "(a validation split, or data.val_fraction / data.val_per_class)")
+    return list(val) != [ALL]
+
+
+def criterion(groups, val_has_groups):
+    """The selection rule: worst-group validation accuracy, or the overall one when neither
+    training nor validation has group labels."""
+    return OVERALL if groups == "none" and not val_has_groups else WORST
+
+
+def train_all(config, todo):
+    """Train (or resume, or skip) every candidate, one progress line per run and the ETA of
+    the sweep (mean seconds of the runs trained so far x runs left)."""
+    spent = []
+    for i, c in enumerate(todo, 1):
+        cmd = sweep.command(config, c.run_dir, c.args)
+        what = f"{c.method.name} {c.method.option or ''}={c.value}".replace(" =None", "")
+        seconds = 0.0 if cmd is None else sweep.call(cmd, c.run_dir, what)
+        if cmd is not None:
+            spent.append(seconds)
+        left = len(todo) - i
+        eta = f"ETA {np.mean(spent) * left:.0f}s" if spent else "ETA unknown"
+        state = "skipped (finished)" if cmd is None else f"done in {seconds:.0f}s"
+        print(f"[{i}/{len(todo)}] {what}: {state}; {left} left, {eta}", flush=True)
+
+
+def score(record, rule):
+    """The sort key of a candidate's selected validation record under ``rule``."""
+    if rule == OVERALL:
+        return (record["mean_acc"],)
+    return record["worst_acc"], record["mean_acc"]
+
+
+def choose(rows, rule):
+    """Index of the best row (its 'val' record) under ``rule``; ties: the first."""
+    return max(range(len(rows)), key=lambda i: (*score(rows[i]["val"], rule), -i))
+
+
+def seconds_per_step(run_dir):
+    """The run's train seconds per step (sweep.step_seconds), None when its log cannot time
+    it (too short, or resumed)."""
+    try:
+        return sweep.step_seconds(run_dir)
+    except SystemExit:
+        return None
+
+
+def collect(todo):
+    """One row per candidate: its selected validation record and step time; each step time
+    relative to the plain erm candidate's where there is one."""
+    rows = [{"candidate": c, "val": sweep.selected(c.run_dir)[0],
+             "step": seconds_per_step(c.run_dir)} for c in todo]
+    erm = [r["step"] for r in rows if r["candidate"].method.name == "erm"]
+    base = erm[0] if erm and erm[0] else None
+    for r in rows:
+        r["cost"] = r["step"] / base if base and r["step"] is not None else None
+    return rows
+
+
+def write_tuned(run_dir, path):
+    """The winning run's config.yaml, run_dir and name cleared (ready for train.py --config
+    PATH --seed S); checked by loading it."""
+    with open(os.path.join(run_dir, RunFolder.CONFIG)) as f:
+        values = yaml.safe_load(f)
+    values["name"] = values["run_dir"] = None
+    with open(path, "w") as f:
+        yaml.safe_dump(values, f, sort_keys=False)
+    C.load_config(path)
+
+
+def label(candidate):
+    """'sharpdro rho=0.05', 'erm'."""
+    m = candidate.method
+    return m.name if m.option is None else f"{m.name} {m.option}={candidate.value}"
+
+
+def report_markdown(name, rows, best, rule, command, note):
+    cost = "step x ERM" if any(r["cost"] is not None for r in rows) else "s / step"
+    lines = [f"# {name}: tune", "", f"Command: `{command}`", "",
+             f"Each run at the epoch it selected (its best.ckpt); the pick by {rule}"
+             + (", ties by mean validation accuracy" if rule == WORST else "")
+             + ", then the first." + (f" {note}." if note else ""), "",
+             f"| method | option | value | val worst (%) | val mean (%) | {cost} | picked |",
+             "|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows):
+        c, v = r["candidate"], r["val"]
+        t = r["cost"] if r["cost"] is not None else r["step"]
+        lines.append(f"| {c.method.name} | {c.method.option or '-'} | "
+                     f"{'-' if c.method.option is None else c.value} | {100 * v['worst_acc']:.2f} | "
+                     f"{100 * v['mean_acc']:.2f} | {'-' if t is None else f'{t:.2f}'} | "
+                     f"{'**yes**' if i == best else ''} |")
+    return "\n".join(lines + ["", f"Picked: {label(rows[best]['candidate'])} "
+                              f"({rows[best]['candidate'].run_dir}).", ""])
+
+
+def plot(path, name, rows, best):
+    """Worst-group validation accuracy against relative step cost (s / step without an erm
+    candidate), one point per candidate, the pick ringed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    relative = any(r["cost"] is not None for r in rows)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, r in enumerate(rows):
+        x = r["cost"] if relative else r["step"]
+        x = np.nan if x is None else x
+        y = 100 * r["val"]["worst_acc"]
+        ax.scatter([x], [y], s=60 if i == best else 25, edgecolors="k" if i == best else None)
+        ax.annotate(label(r["candidate"]), (x, y), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xlabel("train step time x ERM's" if relative else "train seconds per step")
+    ax.set_ylabel("worst-group validation accuracy (%)")
+    ax.set_title(f"{name}: tune candidates (ringed: the pick)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def setup(args, overrides):
+    """(cfg, name, root, methods, note, rule) from tune.py's arguments; UserError on bad
+    input, before anything is trained."""
+    try:
+        cfg = C.load_config(args.config, overrides)
+    except C.ConfigError as err:
+        raise UserError(f"config error: {err}") from None
+    groups = cfg.data.groups
+    texts = args.methods.split(",") if args.methods else default_methods(groups)
+    methods = [parse_method(t.strip(), groups) for t in texts if t.strip()]
+    if not methods:
+        raise UserError("--methods names no method")
+    methods, note = apply_budget(methods, args.budget)
+    rule = criterion(groups, validation_groups(cfg))
+    name = cfg.name or os.path.splitext(os.path.basename(args.config))[0]
+    root = os.path.abspath(os.path.join(cfg.output_root, f"{name}-tune"))
+    return cfg, name, root, methods, note, rule
+
+
+def tune(args, overrides, command):
+    """The whole sweep: check, train, choose, write; returns the outputs' paths."""
+    cfg, name, root, methods, note, rule = setup(args, overrides)
+    todo = candidates(methods, root, list(overrides))
+    print(f"{len(todo)} runs in {root}, chosen by {rule}" + (f"; {note}" if note else ""),
+          flush=True)
+    train_all(os.path.abspath(args.config), todo)
+    rows = collect(todo)
+    best = choose(rows, rule)
+    tuned, report, figure = (os.path.join(root, f) for f in ("tuned.yaml", "report.md", "tune.png"))
+    write_tuned(rows[best]["candidate"].run_dir, tuned)
+    with open(report, "w") as f:
+        f.write(report_markdown(name, rows, best, rule, command, note))
+    plot(figure, name, rows, best)
+    print(f"selected by {rule}: {label(rows[best]['candidate'])}", flush=True)
+    print(f"written: {tuned}, {report}, {figure}", flush=True)
+    return {"tuned": tuned, "report": report, "plot": figure, "pick": rows[best], "rows": rows}

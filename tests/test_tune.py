@@ -1,0 +1,128 @@
+"""tune.py: the pick equals a hand computation from the runs' own validation records, a
+sweep interrupted midway picks the same on its rerun, and bad input is one line with
+nothing trained (issue 33's core)."""
+import glob
+import os
+import shutil
+
+import pytest
+import yaml
+
+from helpers import TINY, read_jsonl
+from sharpdro import config as C
+
+import tune as tune_py
+from callbacks import tune
+
+FAST = [*TINY, "--epochs", "1", "--export_mindir", "false", "--eval_max_batches", "2"]
+# erm (one run) + sharpdro over 2 of its 3 rho values, groupdro... : 2 methods x 2 values
+METHODS = ["--methods", "sharpdro,groupdro", "--budget", "4"]
+
+
+def argv(tmp_path, *extra):
+    return ["--config", "configs/quickstart.yaml", "--output_root", str(tmp_path / "runs"),
+            "--cache_dir", str(tmp_path / "cache"), *FAST, *extra]
+
+
+def by_hand(root):
+    """The pick from each run's eval.jsonl: its validation record at the first epoch of the
+    highest worst-group accuracy, then the best (worst, mean), ties to the first in the
+    order sharpdro, groupdro and each grid's."""
+    runs = [os.path.join(root, "sharpdro", f"rho={v}") for v in (0.02, 0.05)]
+    runs += [os.path.join(root, "groupdro", f"eta={v}") for v in (0.001, 0.01)]
+    scores = []
+    for run in runs:
+        val = [r for r in read_jsonl(os.path.join(run, "eval.jsonl")) if r["split"] == "val"]
+        best = max(r["worst_acc"] for r in val)
+        chosen = next(r for r in val if r["worst_acc"] == best)
+        scores.append((chosen["worst_acc"], chosen["mean_acc"]))
+    top = max(scores)
+    return runs[scores.index(top)]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("tune")
+    out = tune_py.main(argv(tmp_path, *METHODS))
+    return tmp_path, out
+
+
+def test_the_pick_is_the_hand_computed_one(swept):
+    tmp_path, out = swept
+    root = str(tmp_path / "runs" / "quickstart-tune")
+    assert len(out["rows"]) == 4
+    assert out["pick"]["candidate"].run_dir == by_hand(root)
+    picked = yaml.safe_load(open(out["tuned"]))
+    winner = yaml.safe_load(open(os.path.join(by_hand(root), "config.yaml")))
+    assert picked["name"] is None and picked["run_dir"] is None
+    assert picked["algorithm"] == winner["algorithm"]
+    cfg = C.load_config(out["tuned"])  # ready for train.py --config tuned.yaml
+    assert cfg.algorithm.name == winner["algorithm"]["name"]
+    report = open(out["report"]).read()
+    assert report.count("**yes**") == 1 and "| sharpdro | rho | 0.05 |" in report
+    assert os.path.getsize(out["plot"]) > 0
+
+
+def test_a_rerun_after_a_kill_midway_resumes_and_picks_the_same(swept, capsys):
+    tmp_path, out = swept
+    root = tmp_path / "runs" / "quickstart-tune"
+    before = open(out["tuned"]).read()
+    # the state a kill leaves: one run not done (and one never started)
+    os.remove(root / "groupdro" / "eta=0.001" / "done")
+    shutil.rmtree(root / "groupdro" / "eta=0.01")
+    again = tune_py.main(argv(tmp_path, *METHODS))
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 4 and all("ETA" in line for line in progress)
+    assert sum("skipped (finished)" in line for line in progress) == 2
+    assert open(again["tuned"]).read() == before
+    assert again["pick"]["candidate"].run_dir == out["pick"]["candidate"].run_dir
+
+
+def refuse(tmp_path, capsys, *extra):
+    with pytest.raises(SystemExit) as exit_info:
+        tune_py.main(argv(tmp_path, *extra))
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    assert not glob.glob(str(tmp_path / "runs" / "*" / "*" / "*" / "done"))
+    assert not os.path.exists(tmp_path / "runs" / "quickstart-tune")
+    return message
+
+
+def test_an_unknown_method_is_one_line_with_a_hint(tmp_path, capsys):
+    assert "did you mean 'sharpdro'" in refuse(tmp_path, capsys, "--methods", "sharpdor,erm")
+
+
+def test_a_budget_below_one_run_per_method_is_one_line(tmp_path, capsys):
+    assert "empty grid" in refuse(tmp_path, capsys, "--methods", "erm,sharpdro", "--budget", "1")
+
+
+def test_a_declared_empty_grid_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(tune, "tuned_option", lambda name: ("rho", ()))
+    assert "empty grid" in refuse(tmp_path, capsys, "--methods", "sharpdro")
+
+
+def test_no_validation_set_is_one_line(tmp_path, capsys, monkeypatch):
+    from datasets import build
+
+    real = build.prepare_arrays
+
+    def without_validation(cfg):
+        arrays = real(cfg)
+        arrays.val = {name: (x[:0], y[:0]) for name, (x, y) in arrays.val.items()}
+        return arrays
+
+    monkeypatch.setattr(build, "prepare_arrays", without_validation)
+    assert "no validation set" in refuse(tmp_path, capsys, "--methods", "erm")
+
+
+def test_label_free_data_allows_only_label_free_methods(tmp_path, capsys):
+    message = refuse(tmp_path, capsys, "--data.groups", "none", "--methods", "groupdro")
+    assert "needs group labels" in message
+
+
+def test_the_budget_keeps_each_grid_s_middle_values():
+    methods = [tune.parse_method("sharpdro", "severity"), tune.parse_method("erm", "severity")]
+    trimmed, note = tune.apply_budget(methods, 2)
+    assert [m.grid for m in trimmed] == [(0.05,), (None,)] and "middle 1" in note
+    assert tune.apply_budget(methods, 9) == (methods, None)
