@@ -35,20 +35,21 @@ def resolve_run(args, rest):
     return cfg, folder, decide(args, cfg, folder)
 
 
-def decide(args, cfg, folder):
+def decide(args, cfg, folder, say=print):
     """The checkpoint to resume from (None: a new run, or a two-stage run resumed in
-    stage 1); UserError where the folder holds what the command may not touch."""
+    stage 1); UserError where the folder holds what the command may not touch. ``say``
+    prints the allowed changes of a resumed config."""
     last = folder.checkpoint("last")
     in_stage1 = not folder.has_checkpoint() and folder.stage1().has_checkpoint()  # jtt, eiil
     if args.resume:
         if in_stage1:  # stopped in stage 1: the run's config, and what stage 1 was trained with
-            check_changes(C.load_config(folder.file(folder.CONFIG)), cfg)
-            check_stage1_changes(cfg, folder.stage1())
+            check_changes(C.load_config(folder.file(folder.CONFIG)), cfg, say)
+            check_stage1_changes(cfg, folder.stage1(), say)
             return None
         if not folder.has_checkpoint():
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
-        saved_epoch = check_resume_changes(cfg, last)
+        saved_epoch = check_resume_changes(cfg, last, say)
         if folder.is_finished() and cfg.train.epochs <= saved_epoch:
             raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
                             "--train.epochs to train on)")
@@ -80,7 +81,7 @@ def confirm(args, cfg, folder, resume_from):
     """Under the folder's lock: the decision ``resolve_run`` took before it, taken again.
     Another process may have written the folder in between (a second train.py, a refit)."""
     try:
-        now = decide(args, cfg, folder)
+        now = decide(args, cfg, folder, say=lambda line: None)  # printed the first time
     except UserError as err:
         raise UserError(f"{err} (written by another process while this one started)") from None
     if now != resume_from:
@@ -88,7 +89,7 @@ def confirm(args, cfg, folder, resume_from):
                         "it); run the command again")
 
 
-def check_stage1_changes(cfg, stage1):
+def check_stage1_changes(cfg, stage1, say=print):
     """A two-stage run resumed in stage 1: what stage 1 is trained with (its config from this
     run's) must equal what its checkpoint recorded, outside C.RESUMABLE."""
     from .stages import stage1_config
@@ -97,10 +98,10 @@ def check_stage1_changes(cfg, stage1):
         used = stage1_config(cfg, stage1)
     except ValueError as err:
         raise UserError(str(err)) from None
-    check_resume_changes(used, stage1.checkpoint("last"))
+    check_resume_changes(used, stage1.checkpoint("last"), say)
 
 
-def check_resume_changes(cfg, checkpoint):
+def check_resume_changes(cfg, checkpoint, say=print):
     """Compare the resumed run's config with the one its checkpoint was trained with: keys
     of C.RESUMABLE may change (printed), any other change is refused. Returns the
     checkpoint's epoch."""
@@ -111,15 +112,15 @@ def check_resume_changes(cfg, checkpoint):
         used = C.from_text(saved["config"], checkpoint)
     except (ValueError, KeyError) as err:
         raise UserError(f"cannot resume: {err}") from None
-    check_changes(used, cfg)
+    check_changes(used, cfg, say)
     if cfg.train.epochs < saved["epoch"]:
         raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
                         f"{cfg.train.epochs} cannot go below it")
     return saved["epoch"]
 
 
-def check_changes(used, cfg):
-    """Refuse a resumed config that differs from ``used`` outside C.RESUMABLE; print the
+def check_changes(used, cfg, say=print):
+    """Refuse a resumed config that differs from ``used`` outside C.RESUMABLE; ``say`` the
     allowed changes."""
     allowed, refused = C.resume_changes(used, cfg)
     for key, (old, new) in refused.items():  # the first one
@@ -128,4 +129,4 @@ def check_changes(used, cfg):
                         f"{', '.join(k for k in C.RESUMABLE if '.' in k)} and where it runs")
     for key, (old, new) in allowed.items():
         if key not in ("name", "run_dir", "output_root"):
-            print(f"resume: {key} {old!r} -> {new!r}")
+            say(f"resume: {key} {old!r} -> {new!r}")
