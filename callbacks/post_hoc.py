@@ -140,8 +140,6 @@ def train_post_hoc(run, data, algorithm, reference):
     from .fit import INTERRUPTED, python_command
     from .interrupt import Interrupt
 
-    if os.path.abspath(str(run.folder)) == os.path.abspath(str(reference)):
-        raise UserError("the run folder must differ from algorithm.reference")
     try:
         with Interrupt():
             return refit_into(run, data, algorithm, reference)

@@ -12,7 +12,6 @@ overall validation accuracy.
 """
 import collections
 import os
-import time
 
 import numpy as np
 import yaml
@@ -150,7 +149,7 @@ def train_all(config, todo):
     spent = []
     for i, c in enumerate(todo, 1):
         cmd = sweep.command(config, c.run_dir, c.args)
-        what = f"{c.method.name} {c.method.option or ''}={c.value}".replace(" =None", "")
+        what = label(c)
         seconds = 0.0 if cmd is None else sweep.call(cmd, c.run_dir, what)
         if cmd is not None:
             spent.append(seconds)
