@@ -45,15 +45,11 @@ def check_data(data):
 
 def features(network, sets):
     """(features, labels, group index) over the sets {group: EvalSet}, in order."""
-    import mindspore as ms
+    from .stages import network_outputs
 
-    xs, ys, gs = [], [], []
-    for g, data in enumerate(sets.values()):
-        for x, y in data.batches():
-            xs.append(network(ms.Tensor(x)).asnumpy().astype(np.float64))
-            ys.append(y)
-            gs.append(np.full(len(y), g))
-    return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+    parts = [network_outputs(network, data) for data in sets.values()]
+    return (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]),
+            np.concatenate([np.full(len(y), g) for g, (_, y) in enumerate(parts)]))
 
 
 def fit_head(run, data, algorithm, ckpt):

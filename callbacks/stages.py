@@ -67,11 +67,19 @@ def check_options(cfg):
 def training_logits(network, data, batch_size):
     """The network's outputs (float64) on every training image, in order, unaugmented: the
     logits, or the features of a network whose head was split off (DFR)."""
+    network.set_train(False)
+    return network_outputs(network, data.training_set(batch_size))[0]
+
+
+def network_outputs(network, images):
+    """(outputs as float64, labels) of ``network`` over an evaluation set, in order."""
     import mindspore as ms
 
-    network.set_train(False)
-    out = [network(ms.Tensor(x)).asnumpy() for x, _ in data.training_set(batch_size).batches()]
-    return np.concatenate(out).astype(np.float64)
+    out, labels = [], []
+    for x, y in images.batches():
+        out.append(network(ms.Tensor(x)).asnumpy())
+        labels.append(y)
+    return np.concatenate(out).astype(np.float64), np.concatenate(labels)
 
 
 def between_stages(cfg, data, logits, seed):
