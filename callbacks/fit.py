@@ -80,12 +80,9 @@ def build_step(cfg, data, world, resume_from, same_start=None):
 
 
 def recorded_start(folder):
-    """The start_weights.json record of ``folder`` (None without one)."""
-    import json
-
+    """The start_weights.json record of ``folder`` (None without one, or unreadable)."""
     try:
-        with open(folder.file(folder.START)) as f:
-            return json.load(f)
+        return folder.read_json(folder.START)
     except (OSError, ValueError):
         return None
 

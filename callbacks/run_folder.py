@@ -121,7 +121,11 @@ class RunFolder:
 
     def data_info(self):
         """data.json as a dict, or None (a run from before it existed)."""
-        path = self.file(self.DATA)
+        return self.read_json(self.DATA)
+
+    def read_json(self, name):
+        """The JSON file ``name`` of the folder, or None when there is none."""
+        path = self.file(name)
         if not os.path.isfile(path):
             return None
         with open(path) as f:
