@@ -121,20 +121,19 @@ def dfr_fit(fit, select, num_classes, seed, grid=C_GRID, draws=10, max_iter=MAX_
     scores, solver, tried = {}, {}, [float(c) for c in grid]
     added = {"weak": 0, "strong": 0}
 
-    i = 0
-    while i < len(tried):
-        c = tried[i]
+    def best():  # ties: the first tried
+        return max(scores, key=lambda v: (scores[v], -tried.index(v)))
+
+    for c in tried:  # grows while it runs: a pick on the grid's edge appends the next value
         idx = balanced_draw(fg, rng)
         one = fit_logistic_l1(zf[idx], fy[idx], num_classes, c, seed, max_iter)
         scores[c] = min(group_accuracies(zs @ one.weight.T + one.bias, sy, sg).values())
         solver[str(c)] = {"iterations": one.iterations, "converged": one.converged}
-        i += 1
-        if i == len(tried):  # the whole grid scored: a pick on its edge extends it
-            picked = max(scores, key=lambda v: (scores[v], -tried.index(v)))  # ties: the first
-            more = extend(tried, picked, added)
+        if c == tried[-1]:  # the whole grid scored
+            more = extend(tried, best(), added)
             if more is not None and more not in scores:
                 tried.append(more)
-    picked = max(scores, key=lambda v: (scores[v], -tried.index(v)))
+    picked = best()
     fits = []
     for _ in range(draws):
         idx = balanced_draw(fg, rng)
