@@ -164,7 +164,8 @@ def fit(run, cfg, folder, data, resume_from, stage1=False):
     if run.main_rank:
         prepare_folder(run, cfg, folder, data, start, resumed, stage1)
     state = RunState(data.steps_per_epoch, cfg.train.epochs, cfg.train.max_steps,
-                     cfg.train.eval_every, resumed.get("best_value"), resumed.get("best_epoch"))
+                     cfg.train.eval_every, resumed.get("best_value"), resumed.get("best_epoch"),
+                     cfg.train.until_epoch)
     export = exporter(cfg, folder, data)
     interrupt, callbacks = create_callbacks(cell, net, data, state, folder, cfg, lrs, run.rank,
                                             run.world, export)
@@ -182,7 +183,7 @@ def train_epochs(run, cfg, folder, data, cell, interrupt, callbacks, state, epoc
     model = Model(cell)
     try:
         with interrupt:  # Ctrl-C and kill/timeout alike
-            for epoch in range(epoch, cfg.train.epochs):
+            for epoch in range(epoch, state.final_epoch()):
                 model.train(epoch + 1, data.train_epoch(epoch), callbacks=callbacks,
                             dataset_sink_mode=cfg.train.sink_mode, initial_epoch=epoch)
                 if state.stopped:
@@ -199,7 +200,7 @@ def finish(run, cfg, folder, state, resumed, export):
     if not run.main_rank:
         print(f"rank {run.rank} done in {time.time() - run.t0:.1f}s")
         return str(folder)
-    if resumed.get("epoch") == cfg.train.epochs:  # stopped after the last checkpoint
+    if resumed.get("epoch") == state.final_epoch():  # stopped after the last checkpoint
         print("training had finished before the interruption; completing the run folder")
         finish_run(folder, export)
     summary = final_summary(folder, state, cfg.train.best_metric, format_table)

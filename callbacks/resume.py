@@ -50,9 +50,10 @@ def decide(args, cfg, folder, say=print):
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
         saved_epoch = check_resume_changes(cfg, last, say)
-        if folder.is_finished() and cfg.train.epochs <= saved_epoch:
+        if folder.is_finished() and (cfg.train.until_epoch or cfg.train.epochs) <= saved_epoch:
             raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
-                            "--train.epochs to train on)")
+                            "--train.epochs, or --train.until_epoch where it stopped early, to "
+                            "train on)")
         return last
     if not args.overwrite:
         if folder.is_finished():
@@ -113,9 +114,11 @@ def check_resume_changes(cfg, checkpoint, say=print):
     except (ValueError, KeyError) as err:
         raise UserError(f"cannot resume: {err}") from None
     check_changes(used, cfg, say)
-    if cfg.train.epochs < saved["epoch"]:
-        raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.epochs "
-                        f"{cfg.train.epochs} cannot go below it")
+    for key in ("epochs", "until_epoch"):
+        value = cfg.train[key]
+        if value and value < saved["epoch"]:
+            raise UserError(f"{checkpoint} is already at epoch {saved['epoch']}; train.{key} "
+                            f"{value} cannot go below it")
     return saved["epoch"]
 
 

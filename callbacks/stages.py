@@ -38,7 +38,8 @@ def stage1_config(cfg, folder):
     """The config of the ERM reference run in ``folder`` (a RunFolder)."""
     values = cfg.to_dict()
     values["algorithm"] = {"name": "erm"}
-    values["train"].update(epochs=first_epochs(cfg), max_steps=0, export_mindir=False)
+    values["train"].update(epochs=first_epochs(cfg), max_steps=0, until_epoch=0,
+                           export_mindir=False)
     values["run_dir"] = str(folder)
     values["name"] = f"{cfg.name or cfg.algorithm.name}-stage1"
     return C.from_dict(values)

@@ -11,9 +11,9 @@ from .run_folder import is_better
 
 class RunState:
     def __init__(self, steps_per_epoch, epochs, max_steps=0, eval_every=1, best_value=None,
-                 best_epoch=None):
+                 best_epoch=None, until_epoch=0):
         self.steps_per_epoch, self.epochs, self.eval_every = steps_per_epoch, epochs, eval_every
-        self.total_steps = steps_per_epoch * epochs
+        self.total_steps = steps_per_epoch * min(epochs, until_epoch or epochs)
         if max_steps:
             self.total_steps = min(self.total_steps, max_steps)
         self.stopped = False       # max_steps reached
@@ -31,7 +31,7 @@ class RunState:
 
     def is_over(self, args):
         """True at the end of the run's last epoch (or of the epoch where it stopped)."""
-        return self.stopped or args.cur_epoch_num >= self.epochs
+        return self.stopped or args.cur_epoch_num >= self.final_epoch()
 
     def final_epoch(self):
         return -(-self.total_steps // self.steps_per_epoch)

@@ -11,6 +11,7 @@ validation accuracy, then the first; without groups in training and in validatio
 overall validation accuracy.
 """
 import collections
+import math
 import os
 
 import numpy as np
@@ -22,13 +23,13 @@ from sharpdro.registry import closest
 
 from . import sweep
 from .checks import UserError
-from .run_folder import RunFolder
+from .run_folder import RunFolder, selected_epoch
 
 BALANCED = "+balanced"
-SUFFIXES = {BALANCED: "group_balanced"}
 WORST, OVERALL = "worst-group validation accuracy", "overall validation accuracy"
 
-Method = collections.namedtuple("Method", "name algorithm sampler option grid")
+# fixed: {dotted config key: value} the method sets besides its algorithm (+ modifiers)
+Method = collections.namedtuple("Method", "name algorithm fixed option grid")
 Candidate = collections.namedtuple("Candidate", "method value run_dir args")
 
 
@@ -49,34 +50,60 @@ def tunable(groups):
 
 
 def default_methods(groups):
-    """Every tunable algorithm, and with group labels erm and sharpdro on the balanced
-    sampler too."""
+    """Without group labels every label-free algorithm. With them erm (the baseline) and the
+    algorithms that use the labels, each followed by the variants its class declares
+    (``tune_variants``): the label-free ones are left out, since every candidate more is one
+    more chance for the validation set's noise to pick (README, "Choose on your validation
+    set"); name them in --methods to try them."""
+    registry = algorithms()
     names = tunable(groups)
-    if groups != "none":
-        names += [n + BALANCED for n in ("erm", "sharpdro") if n in names]
-    return names
+    if groups == "none":
+        return names
+    names = [n for n in names if n == "erm" or registry.get(n).uses_group_labels]
+    # the class's own declaration (jtt's stage 2 is an ERM subclass, and label-free)
+    return [n + v for n in names for v in ("", *vars(registry.get(n)).get("tune_variants", ()))]
+
+
+def parse_modifier(text, modifier, algorithm, groups):
+    """One '+...' of a method: 'balanced', or 'option=value' of the algorithm -> (key, value)."""
+    from sharpdro.hparams import HPARAMS
+
+    if modifier == BALANCED[1:]:
+        if groups == "none":
+            raise UserError(f"method {text!r}: {BALANCED} needs group labels and data.groups "
+                            "is none")
+        return "data.sampler", "group_balanced"
+    option, sep, value = modifier.partition("=")
+    known = HPARAMS.get(algorithm, {})
+    if not sep or option not in known or not value:
+        hint = closest(option, [*known, BALANCED[1:]])
+        raise UserError(f"method {text!r}: '+{modifier}' is neither +balanced nor "
+                        f"+option=value with an option of {algorithm}"
+                        + (f"; did you mean '+{hint}'?" if hint else "")
+                        + (f" (its options: {', '.join(known)})" if known else ""))
+    if option == tuned_option(algorithm)[0]:
+        raise UserError(f"method {text!r}: {option} is the option tune.py varies for "
+                        f"{algorithm}; fix another one")
+    return f"algorithm.{option}", value
 
 
 def parse_method(text, groups):
-    """``text`` ('sharpdro', 'erm+balanced') -> Method; UserError in one line."""
-    name, sampler = text, None
-    for suffix, value in SUFFIXES.items():
-        if text.endswith(suffix):
-            name, sampler = text[:-len(suffix)], value
+    """``text`` ('sharpdro', 'erm+balanced', 'sharpdro+pass2_fraction=0.5') -> Method;
+    UserError in one line."""
+    name, *modifiers = text.split("+")
     valid = tunable(groups)
     if name not in algorithms().names():
-        known = valid + [n + s for n in valid for s in SUFFIXES]
-        hint = closest(text, known)
+        hint = closest(name, valid)
         raise UserError(f"unknown method {text!r}" + (f"; did you mean {hint!r}?" if hint else "")
-                        + f" (valid: {', '.join(valid)}, each optionally with {BALANCED})")
+                        + f" (valid: {', '.join(valid)}, each optionally with {BALANCED} or "
+                        "+option=value)")
     if name not in valid:
         why = ("needs group labels and data.groups is none" if groups == "none"
                else "refits another run's model")
         raise UserError(f"method {text!r} {why}; the candidates: {', '.join(valid)}")
-    if sampler is not None and groups == "none":
-        raise UserError(f"method {text!r}: {BALANCED} needs group labels and data.groups is none")
+    fixed = dict(parse_modifier(text, m, name, groups) for m in modifiers)
     option, grid = tuned_option(name)
-    return Method(text, name, sampler, option, grid)
+    return Method(text, name, fixed, option, grid)
 
 
 def middle(values, k):
@@ -115,8 +142,7 @@ def candidates(methods, root, overrides):
             args = [*overrides, "--algorithm.name", m.algorithm]
             if m.option is not None:
                 args += [f"--algorithm.{m.option}", str(value)]
-            if m.sampler is not None:
-                args += ["--data.sampler", m.sampler]
+            args += [a for key, fixed in m.fixed.items() for a in (f"--{key}", str(fixed))]
             out.append(Candidate(m, value, os.path.join(root, m.name, leaf), args))
     return out
 
@@ -157,6 +183,35 @@ def train_all(config, todo):
         eta = f"ETA {np.mean(spent) * left:.0f}s" if spent else "ETA unknown"
         state = "skipped (finished)" if cmd is None else f"done in {seconds:.0f}s"
         print(f"[{i}/{len(todo)}] {what}: {state}; {left} left, {eta}", flush=True)
+
+
+def rungs(epochs, eval_every, eta):
+    """The epochs at which successive halving compares the candidates still in: epochs,
+    epochs / eta, epochs / eta^2 ..., each rounded up to an evaluation epoch (a multiple of
+    eval_every, so a stopped run evaluates where the uninterrupted one does), down to the
+    first evaluation. ``eta`` None: [epochs], no early stop."""
+    out, e = {epochs}, float(epochs)
+    while eta and e / eta >= eval_every:
+        e /= eta
+        out.add(min(epochs, math.ceil(e / eval_every) * eval_every))
+    return sorted(out)
+
+
+def rung_record(records, epoch, best_metric):
+    """A run's validation record at the epoch it would select if it had stopped after
+    ``epoch`` (its records up to there, the rule of its best.ckpt)."""
+    upto = [r for r in records if r["epoch"] <= epoch]
+    best = selected_epoch(upto, best_metric)
+    return next(r for r in upto if r["epoch"] == best and r["split"] == "val")
+
+
+def keep(records, eta, rule):
+    """Indices of the candidates going on from a rung: the best 1/eta (rounded up) of their
+    ``records`` under ``rule``, in their order; ties: the first."""
+    n = max(1, math.ceil(len(records) / eta))
+    ranked = sorted(range(len(records)), key=lambda i: (*score(records[i], rule), -i),
+                    reverse=True)
+    return sorted(ranked[:n])
 
 
 def score(record, rule):

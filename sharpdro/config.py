@@ -139,6 +139,10 @@ BASE_SCHEMA = {
                              "(higher is better)", choices=BEST_METRICS),
         "max_steps": Field(0, int, "stop after this many steps in total (0 = all epochs); "
                            "for smoke tests", low=0),
+        "until_epoch": Field(0, int, "stop after this epoch (0 = train.epochs); the schedule "
+                             "still spans train.epochs, so the run resumed with a later "
+                             "until_epoch goes on as if it had not stopped (tune.py --halving)",
+                             low=0),
         "eval_max_batches": Field(0, int, "evaluate only the first N batches of each split "
                                   "and severity during training (0 = all); for smoke tests, "
                                   "where full evaluation dominates the time", low=0),
@@ -431,7 +435,7 @@ def _check(cfg):
 # it: the learning-rate schedule is rebuilt from optim.lr and train.epochs (or max_steps)
 # and the remaining steps take its values at their global step; the others change when or
 # where work is done, not what is computed. Every other key must stay as the checkpoint has it.
-RESUMABLE = ("train.epochs", "train.max_steps", "optim.lr", "train.eval_every",
+RESUMABLE = ("train.epochs", "train.max_steps", "train.until_epoch", "optim.lr", "train.eval_every",
              "train.log_every", "train.export_mindir", "train.eval_batch_size",
              "train.sink_mode", "train.distributed", "device_target", "device_id", "mode",
              "data.data_dir", "data.cache_dir", "name", "run_dir", "output_root")

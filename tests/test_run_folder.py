@@ -145,6 +145,25 @@ def test_more_epochs_on_resume_equal_an_uninterrupted_run(one_epoch, two_epochs,
     assert (out / "done").exists() and "epochs: 2" in (out / "config.yaml").read_text()
 
 
+def test_a_run_stopped_by_until_epoch_resumes_to_the_uninterrupted_run(cache, tmp_path, capsys):
+    """tune.py --halving's premise: until_epoch stops a run without shortening its (cosine)
+    schedule, and the run resumed past it is the uninterrupted one, weights and records."""
+    cosine = ["--schedule", "cosine", "--export_mindir", "false"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train_entry.main(tiny(cache, whole, *cosine))
+    train_entry.main(tiny(cache, cut, *cosine, "--until_epoch", "1"))
+    assert (cut / "done").exists() and {r["epoch"] for r in read_jsonl(str(cut / "eval.jsonl"))} == {1}
+    with pytest.raises(SystemExit, match="finished run; nothing to resume"):
+        train_entry.main(["--resume", str(cut), "--until_epoch", "1"])
+    train_entry.main(["--resume", str(cut), "--until_epoch", "0"])
+    want, got = weights(whole / "checkpoints" / "last.ckpt"), weights(cut / "checkpoints" / "last.ckpt")
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    assert read_jsonl(str(cut / "eval.jsonl")) == read_jsonl(str(whole / "eval.jsonl"))
+    assert [r for r in log_rows(cut / "train_log.csv") if r[1] != "22"] == \
+        log_rows(whole / "train_log.csv")
+
+
 def test_a_new_learning_rate_on_resume_is_the_one_used_and_recorded(one_epoch, two_epochs, tmp_path):
     out = copy_run(one_epoch, tmp_path)
     train_entry.main(["--resume", str(out), "--epochs", "2", "--optim.lr", "0.003"])

@@ -137,6 +137,9 @@ class TrainStep(nn.Cell):
     # True: the update reads the group labels (refused on data without them)
     uses_group_labels = False
     kind = ONE_STAGE  # how the method trains (protocol.py): jtt and eiil are two-stage
+    # tune.py's default candidates beside the method itself where the data has groups:
+    # '+balanced' (data.sampler group_balanced), '+option=value' (a fixed option)
+    tune_variants = ()
 
     def __init__(self, network, optimizer, num_groups, world_size):
         """Hyperparameters are keyword arguments of the subclasses, without defaults: their

@@ -5,6 +5,8 @@ from .registry import ALGORITHMS
 
 @ALGORITHMS.register("erm")
 class ERM(TrainStep):
+    tune_variants = ("+balanced",)  # the cheap baseline where the data has groups
+
     def construct(self, image, label, group=None):
         group = self.groups(label, group)
         image, old_weights = self.begin(image)
