@@ -14,16 +14,17 @@ from .run_folder import RunFolder, selected_epoch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def command(config, run_dir, args):
-    """train.py's arguments for the run in ``run_dir``: None when it is finished, --resume
-    when it has a checkpoint, else a new run of ``config`` with ``args``."""
+def command(config, run_dir, args, more=(), done=RunFolder.is_finished):
+    """train.py's arguments for the run in ``run_dir``: None when ``done(folder)`` (it is
+    finished), --resume when it has a checkpoint, else a new run of ``config`` with
+    ``args``; ``more`` ends both (tune.py: where to stop)."""
     folder = RunFolder(run_dir)
-    if folder.is_finished():
+    if done(folder):
         return None
     if folder.has_checkpoint():
-        return [os.path.join(ROOT, "train.py"), "--resume", run_dir]
+        return [os.path.join(ROOT, "train.py"), "--resume", run_dir, *more]
     return [os.path.join(ROOT, "train.py"), "--config", config, "--run_dir", run_dir,
-            "--overwrite", *args]
+            "--overwrite", *args, *more]
 
 
 def call(cmd, run_dir, what):
@@ -54,14 +55,18 @@ def selected(run_dir):
     return val[best], test[best], test[max(test)]
 
 
-def step_seconds(run_dir):
+def step_seconds(run_dir, first_process=False):
     """Mean train seconds per step from a timing run's train_log.csv (one process): the
-    intervals between its logged rows, the first left out (graph compilation, first data)."""
+    intervals between its logged rows, the first left out (graph compilation, first data).
+    A resumed run's clock starts again: refused, or with ``first_process`` timed on the
+    rows of its first process (tune.py's candidates resumed rung after rung)."""
     with open(os.path.join(run_dir, RunFolder.TRAIN_LOG)) as f:
         rows = [(int(r["step"]), float(r["train_seconds"])) for r in csv.DictReader(f)]
+    back = next((i for i in range(1, len(rows)) if rows[i][1] < rows[i - 1][1]), None)
+    if back is not None and not first_process:
+        raise SystemExit(f"{run_dir}: its clock went back (a resumed run); delete it to re-time")
+    rows = rows[:back]
     if len(rows) < 3:
         raise SystemExit(f"{run_dir}: too few logged steps to time (train.log_every)")
-    if any(t1 < t0 for (_, t0), (_, t1) in zip(rows, rows[1:])):
-        raise SystemExit(f"{run_dir}: its clock went back (a resumed run); delete it to re-time")
     (s0, t0), (s1, t1) = rows[1], rows[-1]
     return (t1 - t0) / (s1 - s0)

@@ -3,12 +3,17 @@ user's data, each a normal train.py run folder under <output_root>/<name>-tune/<
 <option>=<value>/ (finished runs skipped, interrupted ones resumed), the pick by validation,
 and tuned.yaml, report.md and tune.png beside them.
 
-A method is an algorithm name, optionally with ``+balanced`` (data.sampler group_balanced).
-Its grid is the grid declared beside the Field of its tuned option (sharpdro/hparams.py
-tuned_option); a method without one (erm) is one candidate. Selection: each run at the
-epoch it selected (its best.ckpt), by worst-group validation accuracy, ties by mean
-validation accuracy, then the first; without groups in training and in validation, by
-overall validation accuracy.
+A method is an algorithm name with optional modifiers: ``+balanced`` (data.sampler
+group_balanced) and ``+option=value`` (another of its options fixed). Its grid is the grid
+declared beside the Field of its tuned option (sharpdro/hparams.py tuned_option); a method
+without one (erm) is one candidate. Selection: each run at the epoch it selected (its
+best.ckpt), by worst-group validation accuracy, ties by mean validation accuracy, then the
+first; without groups in training and in validation, by overall validation accuracy.
+
+Early stopping (--halving ETA): successive halving on epochs. Every candidate trains to the
+first rung (train.until_epoch: the schedule still spans train.epochs), the best 1/ETA by
+the same rule resume to the next, and so on to train.epochs; a run resumed past its stop
+equals the uninterrupted one, so the survivors' records are what a full sweep would hold.
 """
 import collections
 import math
@@ -169,20 +174,67 @@ def criterion(groups, val_has_groups):
     return OVERALL if groups == "none" and not val_has_groups else WORST
 
 
-def train_all(config, todo):
-    """Train (or resume, or skip) every candidate, one progress line per run and the ETA of
-    the sweep (mean seconds of the runs trained so far x runs left)."""
-    spent = []
-    for i, c in enumerate(todo, 1):
-        cmd = sweep.command(config, c.run_dir, c.args)
-        what = label(c)
-        seconds = 0.0 if cmd is None else sweep.call(cmd, c.run_dir, what)
-        if cmd is not None:
-            spent.append(seconds)
-        left = len(todo) - i
-        eta = f"ETA {np.mean(spent) * left:.0f}s" if spent else "ETA unknown"
-        state = "skipped (finished)" if cmd is None else f"done in {seconds:.0f}s"
-        print(f"[{i}/{len(todo)}] {what}: {state}; {left} left, {eta}", flush=True)
+def reached(folder):
+    """The last epoch a finished run evaluated (where it stopped: every stop evaluates)."""
+    return max((r["epoch"] for r in folder.eval_records()), default=0)
+
+
+class Sweep:
+    """The plan of a sweep (every candidate to ``steps[0]``, the best 1/eta of them on to
+    each next rung) and its progress: one line per run, the ETA from the seconds per
+    epoch of the runs trained so far times the epochs still planned."""
+
+    def __init__(self, config, todo, steps, eta, export):
+        self.config, self.todo, self.steps, self.eta, self.export = config, todo, steps, eta, export
+        self.alive = [len(todo)]
+        for _ in steps[1:]:
+            self.alive.append(max(1, math.ceil(self.alive[-1] / eta)))
+        self.runs = sum(self.alive)
+        self.done, self.seconds, self.epochs = 0, 0.0, 0
+
+    def left(self, rung, in_rung):
+        """Epochs still planned: ``in_rung`` runs of this rung, then the later rungs."""
+        width = [b - a for a, b in zip([0, *self.steps], self.steps)]
+        return in_rung * width[rung] + sum(n * w for n, w in
+                                           zip(self.alive[rung + 1:], width[rung + 1:]))
+
+    def train(self, rung, group):
+        """Bring every candidate of ``group`` to rung ``rung``'s epoch (the last: the end)."""
+        final = rung == len(self.steps) - 1
+        until, width = (0 if final else self.steps[rung]), self.steps[rung] - ([0, *self.steps][rung])
+        more = ["--train.until_epoch", str(until),
+                "--train.export_mindir", str(final and self.export).lower()]
+        target = self.steps[rung]
+        for j, c in enumerate(group, 1):
+            cmd = sweep.command(self.config, c.run_dir, c.args, more,
+                                done=lambda f: f.is_finished() and reached(f) >= target)
+            seconds = 0.0 if cmd is None else sweep.call(cmd, c.run_dir, label(c))
+            if cmd is not None:
+                self.seconds, self.epochs = self.seconds + seconds, self.epochs + width
+            self.done += 1
+            eta = (f"ETA {self.seconds / self.epochs * self.left(rung, len(group) - j):.0f}s"
+                   if self.epochs else "ETA unknown")
+            there = "finished" if final else f"at epoch {target}"
+            state = f"skipped ({there})" if cmd is None else f"done in {seconds:.0f}s"
+            to = "" if len(self.steps) == 1 else f" to epoch {target}"
+            print(f"[{self.done}/{self.runs}] {label(c)}{to}: {state}; "
+                  f"{self.runs - self.done} left, {eta}", flush=True)
+
+
+def halve(plan, rule, best_metric):
+    """Successive halving over ``plan``'s rungs (one rung: every candidate to the end);
+    the indices of the candidates trained to the end."""
+    alive = list(range(len(plan.todo)))
+    for rung, epoch in enumerate(plan.steps):
+        plan.train(rung, [plan.todo[i] for i in alive])
+        if rung == len(plan.steps) - 1:
+            return alive
+        at = [rung_record(RunFolder(plan.todo[i].run_dir).eval_records(), epoch, best_metric)
+              for i in alive]
+        kept = [alive[j] for j in keep(at, plan.eta, rule)]
+        print(f"epoch {epoch}: {len(kept)} of {len(alive)} go on: "
+              + ", ".join(label(plan.todo[i]) for i in kept), flush=True)
+        alive = kept
 
 
 def rungs(epochs, eval_every, eta):
@@ -221,30 +273,65 @@ def score(record, rule):
     return record["worst_acc"], record["mean_acc"]
 
 
-def choose(rows, rule):
-    """Index of the best row (its 'val' record) under ``rule``; ties: the first."""
-    return max(range(len(rows)), key=lambda i: (*score(rows[i]["val"], rule), -i))
+def choose(rows, rule, among=None):
+    """Index of the best row (its 'val' record) under ``rule`` of those ``among`` (default
+    all: the ones trained to the end); ties: the first."""
+    among = range(len(rows)) if among is None else among
+    return max(among, key=lambda i: (*score(rows[i]["val"], rule), -i))
 
 
 def seconds_per_step(run_dir):
     """The run's train seconds per step (sweep.step_seconds), None when its log cannot time
     it (too short, or resumed)."""
     try:
-        return sweep.step_seconds(run_dir)
+        return sweep.step_seconds(run_dir, first_process=True)
     except SystemExit:
         return None
 
 
-def collect(todo):
-    """One row per candidate: its selected validation record and step time; each step time
-    relative to the plain erm candidate's where there is one."""
-    rows = [{"candidate": c, "val": sweep.selected(c.run_dir)[0],
-             "step": seconds_per_step(c.run_dir)} for c in todo]
+def collect(todo, epochs):
+    """One row per candidate: its selected validation record, the epoch where halving
+    stopped it (None: trained to the end) and its step time, relative to the plain erm
+    candidate's where there is one."""
+    rows = []
+    for c in todo:
+        end = reached(RunFolder(c.run_dir))
+        rows.append({"candidate": c, "val": sweep.selected(c.run_dir)[0],
+                     "stopped": end if end < epochs else None,
+                     "step": seconds_per_step(c.run_dir)})
     erm = [r["step"] for r in rows if r["candidate"].method.name == "erm"]
     base = erm[0] if erm and erm[0] else None
     for r in rows:
         r["cost"] = r["step"] / base if base and r["step"] is not None else None
     return rows
+
+
+def standard_error(record, rule):
+    """(standard error of the record's score, in points; images it rests on): the worst
+    group's accuracy over its images, or the mean over all of them (binomial)."""
+    if rule == OVERALL:
+        p, n = record["mean_acc"], sum(record["count"].values())
+    else:
+        group = min(record["acc"], key=record["acc"].get)
+        p, n = record["acc"][group], record["count"][group]
+    return 100 * math.sqrt(p * (1 - p) / max(n, 1)), n
+
+
+def noise(rows, best, rule):
+    """One line: how many candidates are within one standard error of the pick, so that the
+    validation set cannot tell them apart."""
+    top = rows[best]["val"]
+    se, n = standard_error(top, rule)
+    field = "mean_acc" if rule == OVERALL else "worst_acc"
+    close = [label(r["candidate"]) for i, r in enumerate(rows) if i != best
+             and 100 * (top[field] - r["val"][field]) <= se]
+    where = ("the validation set" if rule == OVERALL else "the worst validation group")
+    if not close:
+        return (f"no other candidate is within one standard error of the pick (+-{se:.1f} "
+                f"points: {where} has {n} images)")
+    return (f"{len(close)} other candidate(s) within one standard error of the pick (+-{se:.1f} "
+            f"points: {where} has {n} images), which validation cannot tell apart: "
+            f"{', '.join(close)}")
 
 
 def write_tuned(run_dir, path):
@@ -266,21 +353,24 @@ def label(candidate):
 
 def report_markdown(name, rows, best, rule, command, note):
     cost = "step x ERM" if any(r["cost"] is not None for r in rows) else "s / step"
+    halved = any(r["stopped"] for r in rows)
     lines = [f"# {name}: tune", "", f"Command: `{command}`", "",
              f"Each run at the epoch it selected (its best.ckpt); the pick by {rule}"
              + (", ties by mean validation accuracy" if rule == WORST else "")
-             + ", then the first." + (f" {note}." if note else ""), "",
-             f"| method | option | value | val worst (%) | val mean (%) | {cost} | picked |",
-             "|---|---|---|---|---|---|---|"]
+             + ", then the first" + (", of the runs trained to the end" if halved else "")
+             + "." + (f" {note}." if note else ""), "",
+             f"| method | option | value | val worst (%) | val mean (%) | {cost} | "
+             "stopped at epoch | picked |", "|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows):
         c, v = r["candidate"], r["val"]
         t = r["cost"] if r["cost"] is not None else r["step"]
         lines.append(f"| {c.method.name} | {c.method.option or '-'} | "
                      f"{'-' if c.method.option is None else c.value} | {100 * v['worst_acc']:.2f} | "
                      f"{100 * v['mean_acc']:.2f} | {'-' if t is None else f'{t:.2f}'} | "
-                     f"{'**yes**' if i == best else ''} |")
+                     f"{r['stopped'] or '-'} | {'**yes**' if i == best else ''} |")
     return "\n".join(lines + ["", f"Picked: {label(rows[best]['candidate'])} "
-                              f"({rows[best]['candidate'].run_dir}).", ""])
+                              f"({rows[best]['candidate'].run_dir}); "
+                              f"{noise(rows, best, rule)}.", ""])
 
 
 def plot(path, name, rows, best):
@@ -319,6 +409,9 @@ def setup(args, overrides):
     methods = [parse_method(t.strip(), groups) for t in texts if t.strip()]
     if not methods:
         raise UserError("--methods names no method")
+    if args.halving is not None and args.halving not in (0,) and args.halving < 2:
+        raise UserError(f"--halving {args.halving}: give 2 or more (the best 1/ETA of the "
+                        "candidates go on at each rung), or 0 to train every one to the end")
     methods, note = apply_budget(methods, args.budget)
     rule = criterion(groups, validation_groups(cfg))
     name = cfg.name or os.path.splitext(os.path.basename(args.config))[0]
@@ -327,19 +420,26 @@ def setup(args, overrides):
 
 
 def tune(args, overrides, command):
-    """The whole sweep: check, train, choose, write; returns the outputs' paths."""
+    """The whole sweep: check, train (halving where asked), choose, write; returns the
+    outputs' paths."""
     cfg, name, root, methods, note, rule = setup(args, overrides)
     todo = candidates(methods, root, list(overrides))
-    print(f"{len(todo)} runs in {root}, chosen by {rule}" + (f"; {note}" if note else ""),
-          flush=True)
-    train_all(os.path.abspath(args.config), todo)
-    rows = collect(todo)
-    best = choose(rows, rule)
+    steps = rungs(cfg.train.epochs, cfg.train.eval_every, args.halving or None)
+    plan = Sweep(os.path.abspath(args.config), todo, steps, args.halving, cfg.train.export_mindir)
+    how = (f"successive halving: the best 1/{args.halving} go on at epochs "
+           f"{', '.join(map(str, steps[:-1]))} ({plan.runs} train runs)"
+           if len(steps) > 1 else "each trained to the end")
+    print(f"{len(todo)} candidates in {root}, chosen by {rule}; {how}"
+          + (f"; {note}" if note else ""), flush=True)
+    finalists = halve(plan, rule, cfg.train.best_metric)
+    rows = collect(todo, cfg.train.epochs)
+    best = choose(rows, rule, finalists)
     tuned, report, figure = (os.path.join(root, f) for f in ("tuned.yaml", "report.md", "tune.png"))
     write_tuned(rows[best]["candidate"].run_dir, tuned)
     with open(report, "w") as f:
         f.write(report_markdown(name, rows, best, rule, command, note))
     plot(figure, name, rows, best)
     print(f"selected by {rule}: {label(rows[best]['candidate'])}", flush=True)
+    print(noise(rows, best, rule), flush=True)
     print(f"written: {tuned}, {report}, {figure}", flush=True)
     return {"tuned": tuned, "report": report, "plot": figure, "pick": rows[best], "rows": rows}

@@ -184,6 +184,7 @@ def test_step_seconds_leaves_out_the_first_interval(tmp_path):
     (tmp_path / "train_log.csv").write_text("\n".join(rows + ["2,100,1,0.1,3.0,3.0,1"]) + "\n")
     with pytest.raises(SystemExit, match="its clock went back"):
         reproduce.step_seconds(str(tmp_path))
+    assert reproduce.step_seconds(str(tmp_path), first_process=True) == pytest.approx(4.0 / 40)
 
 
 def test_a_timing_run_trains_the_row_at_its_pick_and_reads_its_log(tmp_path):

@@ -126,3 +126,66 @@ def test_the_budget_keeps_each_grid_s_middle_values():
     trimmed, note = tune.apply_budget(methods, 2)
     assert [m.grid for m in trimmed] == [(0.05,), (None,)] and "middle 1" in note
     assert tune.apply_budget(methods, 9) == (methods, None)
+
+
+# -- successive halving (--halving) ---------------------------------------------------
+TWO = ["--epochs", "2", "--eval_every", "1"]
+
+
+@pytest.fixture(scope="module")
+def halved(tmp_path_factory):
+    """The same 4 candidates over 2 epochs: trained to the end, and halved at epoch 1."""
+    whole = tmp_path_factory.mktemp("whole")
+    half = tmp_path_factory.mktemp("half")
+    full = tune_py.main(argv(whole, *METHODS, *TWO, "--halving", "0"))
+    cut = tune_py.main(argv(half, *METHODS, *TWO, "--halving", "2"))
+    return full, cut, half
+
+
+def val_at(run_dir, epoch):
+    return next(r for r in read_jsonl(os.path.join(run_dir, "eval.jsonl"))
+                if r["split"] == "val" and r["epoch"] == epoch)
+
+
+def test_halving_keeps_the_hand_computed_half_and_its_records_are_the_full_runs(halved):
+    full, cut, _ = halved
+    whole = [r["candidate"].run_dir for r in full["rows"]]
+    # by hand, from the uninterrupted runs' epoch-1 records: the best 2 by (worst, mean)
+    at1 = [(val_at(d, 1)["worst_acc"], val_at(d, 1)["mean_acc"], -i) for i, d in enumerate(whole)]
+    kept = sorted(sorted(range(4), key=lambda i: at1[i], reverse=True)[:2])
+    stopped = [r["stopped"] for r in cut["rows"]]
+    assert [i for i in range(4) if stopped[i] is None] == kept
+    assert [s for s in stopped if s is not None] == [1, 1]
+    for i, row in enumerate(cut["rows"]):  # a survivor resumed past its stop = the full run
+        got = read_jsonl(os.path.join(row["candidate"].run_dir, "eval.jsonl"))
+        want = read_jsonl(os.path.join(whole[i], "eval.jsonl"))
+        assert got == (want if i in kept else [r for r in want if r["epoch"] == 1])
+    # the pick: the best of the survivors at their selected epochs
+    finals = {i: full["rows"][i]["val"] for i in kept}
+    best = max(kept, key=lambda i: (finals[i]["worst_acc"], finals[i]["mean_acc"], -i))
+    assert tune.label(cut["pick"]["candidate"]) == tune.label(full["rows"][best]["candidate"])
+    assert "stopped at epoch" in open(cut["report"]).read()
+    assert yaml.safe_load(open(cut["tuned"]))["train"]["until_epoch"] == 0
+
+
+def test_a_halved_sweep_run_again_trains_nothing_and_picks_the_same(halved, capsys):
+    _, cut, half = halved
+    before = open(cut["tuned"]).read()
+    again = tune_py.main(argv(half, *METHODS, *TWO, "--halving", "2"))
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert len(progress) == 6 and all("skipped (" in line for line in progress)
+    assert sum("skipped (finished)" in line for line in progress) == 2
+    assert open(again["tuned"]).read() == before
+
+
+def test_a_halving_below_2_is_one_line(tmp_path, capsys):
+    assert "--halving 1" in refuse(tmp_path, capsys, "--methods", "erm", "--halving", "1")
+
+
+def test_a_fixed_option_reaches_the_runs_and_a_misspelt_one_is_one_line(tmp_path, capsys):
+    fast = tune.parse_method("sharpdro+balanced+pass2_fraction=0.5", "severity")
+    (c, *_), = [tune.candidates([fast], "/r", [])[:1]]
+    assert c.args[-4:] == ["--data.sampler", "group_balanced", "--algorithm.pass2_fraction", "0.5"]
+    message = refuse(tmp_path, capsys, "--methods", "sharpdro+pass2_fracton=0.5")
+    assert "did you mean '+pass2_fraction'" in message
+    assert "varies" in refuse(tmp_path, capsys, "--methods", "sharpdro+rho=0.1")
