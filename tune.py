@@ -32,10 +32,10 @@ def parse_args(argv):
                         "that fits the data's groups)")
     parser.add_argument("--budget", type=int, help="at most this many runs in all: each grid "
                         "trimmed to its middle values")
-    parser.add_argument("--halving", type=int, default=None, metavar="ETA",
+    parser.add_argument("--halving", type=int, default=2, metavar="ETA",
                         help="stop early by successive halving: at epochs train.epochs / "
                         "ETA^k (evaluation epochs) only the best 1/ETA of the candidates go "
-                        "on; 0: train every candidate to the end")
+                        "on (default 2); 0: train every candidate to the end")
     return parser.parse_known_args(argv)
 
 

@@ -59,6 +59,19 @@ def warn_ignored(cfg):
         print(f"warning: {message}", file=sys.stderr)
 
 
+def unreached_anneal(cfg, steps_per_epoch):
+    """IRM and V-REx weigh their penalty by 1 until anneal_steps, then by their lambda: the
+    message when the run ends before that (the lambda then does nothing), else None."""
+    options = H.HPARAMS.get(cfg.algorithm.name, {})
+    total = steps_per_epoch * cfg.train.epochs
+    if "anneal_steps" not in options or cfg.algorithm.anneal_steps < total:
+        return None
+    weight = next(k for k in options if k != "anneal_steps")
+    return (f"algorithm.anneal_steps {cfg.algorithm.anneal_steps} is not below the run's "
+            f"{total} steps: {weight} never applies (the penalty weight stays 1); lower "
+            "anneal_steps (the comparison uses 100)")
+
+
 def check_choices(cfg):
     """The algorithm's class and, for a method with a reference run (jtt/eiil's stage 1,
     dfr's source), that run; ValueError where the algorithm, the model, the groups and the

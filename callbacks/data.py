@@ -1,8 +1,10 @@
 """Everything train.py checks before it touches a run folder, then the run's data: the
 choices, the ignored settings, the device and ranks, the data and its evaluation sets."""
+import sys
 import time
 
-from .checks import UserError, check_choices, check_evaluation_sets, warn_ignored
+from .checks import (UserError, check_choices, check_evaluation_sets, unreached_anneal,
+                     warn_ignored)
 from .resume import confirm
 
 
@@ -37,6 +39,9 @@ def load_data(args, hold, cfg, folder, resume_from):
     except OSError as err:  # the cache folder: read-only, full
         raise UserError(describe_os_error(err)) from None
     print(describe(cfg, data, rank, world, time.time() - t0))
+    unreached = unreached_anneal(cfg, data.steps_per_epoch)
+    if unreached and rank == 0:
+        print(f"warning: {unreached}", file=sys.stderr)
     return algorithm, reference, data, rank, world
 
 

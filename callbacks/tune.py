@@ -18,6 +18,7 @@ equals the uninterrupted one, so the survivors' records are what a full sweep wo
 import collections
 import math
 import os
+import time
 
 import numpy as np
 import yaml
@@ -190,7 +191,7 @@ class Sweep:
         for _ in steps[1:]:
             self.alive.append(max(1, math.ceil(self.alive[-1] / eta)))
         self.runs = sum(self.alive)
-        self.done, self.seconds, self.epochs = 0, 0.0, 0
+        self.done, self.trained, self.seconds, self.epochs = 0, 0, 0.0, 0
 
     def left(self, rung, in_rung):
         """Epochs still planned: ``in_rung`` runs of this rung, then the later rungs."""
@@ -211,6 +212,7 @@ class Sweep:
             seconds = 0.0 if cmd is None else sweep.call(cmd, c.run_dir, label(c))
             if cmd is not None:
                 self.seconds, self.epochs = self.seconds + seconds, self.epochs + width
+                self.trained += 1
             self.done += 1
             eta = (f"ETA {self.seconds / self.epochs * self.left(rung, len(group) - j):.0f}s"
                    if self.epochs else "ETA unknown")
@@ -306,6 +308,26 @@ def collect(todo, epochs):
     return rows
 
 
+def inert(rows, best_metric):
+    """Methods whose grid values all gave the same validation accuracies, at the last epoch
+    all of their runs reached: the option did nothing there (IRM and V-REx before their
+    anneal_steps; the runs' logs say so)."""
+    runs, methods = collections.defaultdict(list), {}
+    for r in rows:
+        method = methods.setdefault(r["candidate"].method.name, r["candidate"].method)
+        runs[method.name].append(RunFolder(r["candidate"].run_dir))
+    out = []
+    for name, folders in runs.items():
+        method = methods[name]
+        epoch = min(reached(f) for f in folders)
+        accs = [rung_record(f.eval_records(), epoch, best_metric)["acc"] for f in folders]
+        if len(folders) > 1 and all(a == accs[0] for a in accs):
+            out.append(f"every {method.option} of {method.name} gave the same validation "
+                       f"accuracies (epoch {epoch}): the option did nothing here; see "
+                       f"{os.path.relpath(folders[0].path)}.log")
+    return out
+
+
 def standard_error(record, rule):
     """(standard error of the record's score, in points; images it rests on): the worst
     group's accuracy over its images, or the mean over all of them (binomial)."""
@@ -351,7 +373,7 @@ def label(candidate):
     return m.name if m.option is None else f"{m.name} {m.option}={candidate.value}"
 
 
-def report_markdown(name, rows, best, rule, command, note):
+def report_markdown(name, rows, best, rule, command, note, notes=()):
     cost = "step x ERM" if any(r["cost"] is not None for r in rows) else "s / step"
     halved = any(r["stopped"] for r in rows)
     lines = [f"# {name}: tune", "", f"Command: `{command}`", "",
@@ -370,7 +392,8 @@ def report_markdown(name, rows, best, rule, command, note):
                      f"{r['stopped'] or '-'} | {'**yes**' if i == best else ''} |")
     return "\n".join(lines + ["", f"Picked: {label(rows[best]['candidate'])} "
                               f"({rows[best]['candidate'].run_dir}); "
-                              f"{noise(rows, best, rule)}.", ""])
+                              f"{noise(rows, best, rule)}.", ""]
+                     + [f"Note: {line}." for line in notes] + ([""] if notes else []))
 
 
 def plot(path, name, rows, best):
@@ -409,7 +432,7 @@ def setup(args, overrides):
     methods = [parse_method(t.strip(), groups) for t in texts if t.strip()]
     if not methods:
         raise UserError("--methods names no method")
-    if args.halving is not None and args.halving not in (0,) and args.halving < 2:
+    if args.halving not in (0, None) and args.halving < 2:
         raise UserError(f"--halving {args.halving}: give 2 or more (the best 1/ETA of the "
                         "candidates go on at each rung), or 0 to train every one to the end")
     methods, note = apply_budget(methods, args.budget)
@@ -431,15 +454,22 @@ def tune(args, overrides, command):
            if len(steps) > 1 else "each trained to the end")
     print(f"{len(todo)} candidates in {root}, chosen by {rule}; {how}"
           + (f"; {note}" if note else ""), flush=True)
+    start = time.time()
     finalists = halve(plan, rule, cfg.train.best_metric)
+    spent = (f"trained {plan.trained} runs, {plan.epochs} run-epochs, in "
+             f"{time.time() - start:.0f}s")
     rows = collect(todo, cfg.train.epochs)
     best = choose(rows, rule, finalists)
+    notes = inert(rows, cfg.train.best_metric)
     tuned, report, figure = (os.path.join(root, f) for f in ("tuned.yaml", "report.md", "tune.png"))
     write_tuned(rows[best]["candidate"].run_dir, tuned)
     with open(report, "w") as f:
-        f.write(report_markdown(name, rows, best, rule, command, note))
+        f.write(report_markdown(name, rows, best, rule, command,
+                                "; ".join(filter(None, (note, spent))), notes))
     plot(figure, name, rows, best)
-    print(f"selected by {rule}: {label(rows[best]['candidate'])}", flush=True)
+    print(f"{spent}; selected by {rule}: {label(rows[best]['candidate'])}", flush=True)
     print(noise(rows, best, rule), flush=True)
+    for line in notes:
+        print(f"note: {line}", flush=True)
     print(f"written: {tuned}, {report}, {figure}", flush=True)
     return {"tuned": tuned, "report": report, "plot": figure, "pick": rows[best], "rows": rows}

@@ -2,6 +2,7 @@
 sweep interrupted midway picks the same on its rerun, and bad input is one line with
 nothing trained (issue 33's core)."""
 import glob
+import json
 import os
 import shutil
 
@@ -189,3 +190,33 @@ def test_a_fixed_option_reaches_the_runs_and_a_misspelt_one_is_one_line(tmp_path
     message = refuse(tmp_path, capsys, "--methods", "sharpdro+pass2_fracton=0.5")
     assert "did you mean '+pass2_fraction'" in message
     assert "varies" in refuse(tmp_path, capsys, "--methods", "sharpdro+rho=0.1")
+
+
+def test_an_anneal_the_run_never_reaches_is_named():
+    from callbacks.checks import unreached_anneal
+
+    irm = C.load_config("configs/quickstart.yaml", ["--algorithm.name", "irm", "--epochs", "4"])
+    message = unreached_anneal(irm, steps_per_epoch=10)  # 40 steps, anneal_steps 500
+    assert "irm_lambda never applies" in message and "40 steps" in message
+    assert unreached_anneal(irm, steps_per_epoch=200) is None  # 800 steps
+    sharp = C.load_config("configs/quickstart.yaml", ["--epochs", "4"])
+    assert unreached_anneal(sharp, steps_per_epoch=10) is None
+
+
+def test_a_grid_whose_values_change_nothing_is_noted(tmp_path):
+    method = tune.parse_method("irm", "severity")
+    rows = []
+    for value in method.grid:
+        run = tmp_path / f"irm_lambda={value}"
+        run.mkdir()
+        acc = {"a": 0.5, "b": 0.25}
+        (run / "eval.jsonl").write_text("".join(
+            json.dumps({"epoch": e, "split": "val", "acc": acc, "worst_acc": 0.25,
+                        "mean_acc": 0.375}) + "\n" for e in (1, 2)))
+        rows.append({"candidate": tune.Candidate(method, value, str(run), [])})
+    notes = tune.inert(rows, "val_worst_acc")
+    assert len(notes) == 1 and "every irm_lambda of irm" in notes[0]
+    (tmp_path / "irm_lambda=10.0" / "eval.jsonl").write_text(
+        '{"epoch": 2, "split": "val", "acc": {"a": 0.5, "b": 0.5}, "worst_acc": 0.5, '
+        '"mean_acc": 0.5}\n')
+    assert tune.inert(rows, "val_worst_acc") == []
