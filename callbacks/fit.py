@@ -215,9 +215,9 @@ def finish(run, cfg, folder, state, resumed, export):
 
 def python_command():
     """How this interpreter was called, as short as it can be written."""
-    exe = sys.executable
-    rel = os.path.relpath(exe)
-    return rel if not rel.startswith("..") else exe
+    from .run_folder import short_path
+
+    return short_path(sys.executable)
 
 
 def interrupted(top, folder, epoch, args, rest):

@@ -338,6 +338,12 @@ def is_better(value, best):
     return best is None or value > best
 
 
+def short_path(path):
+    """``path`` relative to the working directory when it lies below it, else as given."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
 def selected_epoch(records, best_metric):
     """The epoch whose checkpoint is best.ckpt, from a run's eval records: the first epoch
     with the highest ``best_metric`` (train.best_metric); None without a validation record."""

@@ -29,7 +29,7 @@ from sharpdro.registry import closest
 
 from . import sweep
 from .checks import UserError
-from .run_folder import RunFolder, selected_epoch
+from .run_folder import RunFolder, selected_epoch, short_path
 
 BALANCED = "+balanced"
 WORST, OVERALL = "worst-group validation accuracy", "overall validation accuracy"
@@ -324,7 +324,7 @@ def inert(rows, best_metric):
         if len(folders) > 1 and all(a == accs[0] for a in accs):
             out.append(f"every {method.option} of {method.name} gave the same validation "
                        f"accuracies (epoch {epoch}): the option did nothing here; see "
-                       f"{os.path.relpath(folders[0].path)}.log")
+                       f"{short_path(folders[0].path)}.log")
     return out
 
 
@@ -340,20 +340,21 @@ def standard_error(record, rule):
 
 
 def noise(rows, best, rule):
-    """One line: how many candidates are within one standard error of the pick, so that the
-    validation set cannot tell them apart."""
+    """One line: how many candidates trained to the end (halving's stopped ones are measured
+    at another epoch) are within one standard error of the pick, so that the validation set
+    cannot tell them apart."""
     top = rows[best]["val"]
     se, n = standard_error(top, rule)
     field = "mean_acc" if rule == OVERALL else "worst_acc"
     close = [label(r["candidate"]) for i, r in enumerate(rows) if i != best
-             and 100 * (top[field] - r["val"][field]) <= se]
+             and not r["stopped"] and 100 * (top[field] - r["val"][field]) <= se]
     where = ("the validation set" if rule == OVERALL else "the worst validation group")
     if not close:
-        return (f"no other candidate is within one standard error of the pick (+-{se:.1f} "
-                f"points: {where} has {n} images)")
-    return (f"{len(close)} other candidate(s) within one standard error of the pick (+-{se:.1f} "
-            f"points: {where} has {n} images), which validation cannot tell apart: "
-            f"{', '.join(close)}")
+        return (f"no other run trained to the end is within one standard error of the pick "
+                f"(+-{se:.1f} points: {where} has {n} images)")
+    return (f"{len(close)} other run(s) trained to the end within one standard error of the "
+            f"pick (+-{se:.1f} points: {where} has {n} images), which validation cannot tell "
+            f"apart from it: {', '.join(close)}")
 
 
 def write_tuned(run_dir, path):
@@ -391,7 +392,7 @@ def report_markdown(name, rows, best, rule, command, note, notes=()):
                      f"{100 * v['mean_acc']:.2f} | {'-' if t is None else f'{t:.2f}'} | "
                      f"{r['stopped'] or '-'} | {'**yes**' if i == best else ''} |")
     return "\n".join(lines + ["", f"Picked: {label(rows[best]['candidate'])} "
-                              f"({rows[best]['candidate'].run_dir}); "
+                              f"({short_path(rows[best]['candidate'].run_dir)}); "
                               f"{noise(rows, best, rule)}.", ""]
                      + [f"Note: {line}." for line in notes] + ([""] if notes else []))
 
@@ -452,7 +453,7 @@ def tune(args, overrides, command):
     how = (f"successive halving: the best 1/{args.halving} go on at epochs "
            f"{', '.join(map(str, steps[:-1]))} ({plan.runs} train runs)"
            if len(steps) > 1 else "each trained to the end")
-    print(f"{len(todo)} candidates in {root}, chosen by {rule}; {how}"
+    print(f"{len(todo)} candidates in {short_path(root)}, chosen by {rule}; {how}"
           + (f"; {note}" if note else ""), flush=True)
     start = time.time()
     finalists = halve(plan, rule, cfg.train.best_metric)
@@ -471,5 +472,5 @@ def tune(args, overrides, command):
     print(noise(rows, best, rule), flush=True)
     for line in notes:
         print(f"note: {line}", flush=True)
-    print(f"written: {tuned}, {report}, {figure}", flush=True)
+    print(f"written: {', '.join(short_path(p) for p in (tuned, report, figure))}", flush=True)
     return {"tuned": tuned, "report": report, "plot": figure, "pick": rows[best], "rows": rows}
