@@ -201,11 +201,10 @@ class Sweep:
 
     def train(self, rung, group):
         """Bring every candidate of ``group`` to rung ``rung``'s epoch (the last: the end)."""
-        final = rung == len(self.steps) - 1
-        until, width = (0 if final else self.steps[rung]), self.steps[rung] - ([0, *self.steps][rung])
-        more = ["--train.until_epoch", str(until),
+        final, target = rung == len(self.steps) - 1, self.steps[rung]
+        width = target - ([0, *self.steps][rung])  # the epochs this rung trains
+        more = ["--train.until_epoch", str(0 if final else target),
                 "--train.export_mindir", str(final and self.export).lower()]
-        target = self.steps[rung]
         for j, c in enumerate(group, 1):
             cmd = sweep.command(self.config, c.run_dir, c.args, more,
                                 done=lambda f: f.is_finished() and reached(f) >= target)
@@ -241,9 +240,9 @@ def halve(plan, rule, best_metric):
 
 def rungs(epochs, eval_every, eta):
     """The epochs at which successive halving compares the candidates still in: epochs,
-    epochs / eta, epochs / eta^2 ..., each rounded up to an evaluation epoch (a multiple of
-    eval_every, so a stopped run evaluates where the uninterrupted one does), down to the
-    first evaluation. ``eta`` None: [epochs], no early stop."""
+    epochs / eta, epochs / eta^2 ... while at least eval_every, each rounded up to an
+    evaluation epoch (a multiple of eval_every, so a stopped run evaluates where the
+    uninterrupted one does). ``eta`` None: [epochs], no early stop."""
     out, e = {epochs}, float(epochs)
     while eta and e / eta >= eval_every:
         e /= eta
@@ -411,12 +410,15 @@ def plot(path, name, rows, best):
         x = r["cost"] if relative else r["step"]
         x = np.nan if x is None else x
         y = 100 * r["val"]["worst_acc"]
-        ax.scatter([x], [y], s=60 if i == best else 25, edgecolors="k" if i == best else None)
-        ax.annotate(label(r["candidate"]), (x, y), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+        stopped = r["stopped"] is not None  # its accuracy is from an earlier epoch: hollow
+        color = f"C{i % 10}"
+        ax.scatter([x], [y], s=60 if i == best else 25, edgecolors="k" if i == best else color,
+                   facecolors="none" if stopped else color, linewidths=1.0)
+        ax.annotate(label(r["candidate"]) + (f" (epoch {r['stopped']})" if stopped else ""),
+                    (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel("train step time x ERM's" if relative else "train seconds per step")
     ax.set_ylabel("worst-group validation accuracy (%)")
-    ax.set_title(f"{name}: tune candidates (ringed: the pick)")
+    ax.set_title(f"{name}: tune candidates (ringed: the pick; hollow: stopped early)")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
