@@ -220,3 +220,20 @@ def test_a_grid_whose_values_change_nothing_is_noted(tmp_path):
         '{"epoch": 2, "split": "val", "acc": {"a": 0.5, "b": 0.5}, "worst_acc": 0.5, '
         '"mean_acc": 0.5}\n')
     assert tune.inert(rows, "val_worst_acc") == []
+
+
+@pytest.mark.parametrize("epochs, every, eta, want", [
+    (8, 2, 2, [2, 4, 8]), (8, 2, 3, [4, 8]), (4, 2, 2, [2, 4]), (4, 2, 3, [4]),
+    (30, 1, 3, [2, 4, 10, 30]), (200, 10, 3, [30, 70, 200]), (8, 2, None, [8]), (4, 5, 2, [4])])
+def test_the_rungs_are_evaluation_epochs_eta_apart(epochs, every, eta, want):
+    steps = tune.rungs(epochs, every, eta)
+    assert steps == want
+    assert all(s % every == 0 for s in steps[:-1]) and steps[-1] == epochs
+
+
+def test_a_rung_keeps_the_best_fraction_in_order_ties_to_the_first():
+    records = [{"worst_acc": w, "mean_acc": m} for w, m in
+               [(0.5, 0.7), (0.6, 0.6), (0.6, 0.6), (0.4, 0.9), (0.6, 0.65)]]
+    assert tune.keep(records, 2, tune.WORST) == [1, 2, 4]      # ceil(5 / 2): by (worst, mean)
+    assert tune.keep(records, 3, tune.WORST) == [1, 4]         # tie (1, 2): the first
+    assert tune.keep(records, 5, tune.OVERALL) == [3]          # overall: the mean alone
