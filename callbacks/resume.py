@@ -24,7 +24,7 @@ def load_run_config(args, rest):
         cfg["run_dir"] = args.resume
         return cfg
     except C.ConfigError as err:
-        raise UserError(f"config error: {err}") from None
+        raise UserError(str(err)) from None
 
 
 def resolve_run(args, rest):

@@ -429,7 +429,7 @@ def setup(args, overrides):
     try:
         cfg = C.load_config(args.config, overrides)
     except C.ConfigError as err:
-        raise UserError(f"config error: {err}") from None
+        raise UserError(str(err)) from None
     groups = cfg.data.groups
     texts = args.methods.split(",") if args.methods else default_methods(groups)
     methods = [parse_method(t.strip(), groups) for t in texts if t.strip()]
