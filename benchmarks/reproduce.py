@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 from sharpdro import config as C  # noqa: E402  (first: process settings before mindspore loads)
 from callbacks import sweep  # noqa: E402
 from callbacks.run_folder import RunFolder  # noqa: E402
-from callbacks.sweep import selected, step_seconds  # noqa: E402,F401  (reproduce.selected, .step_seconds)
+from callbacks.sweep import fixed_args, leaf, selected, step_seconds  # noqa: E402,F401  (reproduce.selected, .step_seconds)
 from sharpdro.registry import closest  # noqa: E402
 
 
@@ -216,15 +216,10 @@ COST_NOTE = {"jtt": ("stage 1 + ", ""), "eiil": ("stage 1 + ", ""), "dfr": ("", 
 TABLE_TITLES = {"with_labels": "With group labels", "label_free": "Without group labels"}
 
 
-def fixed_args(fixed):
-    """A row's fixed overrides {key: value} as train.py arguments."""
-    return [a for k, v in fixed.items() for a in (f"--{k}", str(v))]
-
-
 def value_folder(runs_root, table, label, value):
     """The folder of one grid value of one row: <runs_root>/<label>/<key>=<value>."""
     key = COMPARISON[table][label][2]
-    return os.path.join(runs_root, label, "default" if key is None else f"{key}={value}")
+    return os.path.join(runs_root, label, leaf(key, value))
 
 
 def method_runs(table, label, seeds, runs_root, picks=None):

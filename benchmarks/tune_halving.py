@@ -35,14 +35,13 @@ def records(run_dir):
 
 
 def candidate_dirs(runs_root, methods):
-    """[(label, run folder of seed 0, value folder)] in tune.py's candidate order."""
+    """[(label, run folder of seed 0, value folder)] in tune.py's candidate order: tune.py's
+    own candidates, each in the comparison row that ran it."""
     out = []
-    for m in methods:
-        for value in m.grid:
-            leaf = "default" if m.option is None else f"{m.option}={value}"
-            folder = os.path.join(runs_root, ALIASES.get(m.name, m.name), leaf)
-            out.append((f"{m.name}" + ("" if m.option is None else f" {m.option}={value}"),
-                        os.path.join(folder, "seed0"), folder))
+    for c in tune.candidates(methods, runs_root, []):
+        folder = os.path.join(runs_root, ALIASES.get(c.method.name, c.method.name),
+                              os.path.basename(c.run_dir))
+        out.append((tune.label(c), os.path.join(folder, "seed0"), folder))
     return out
 
 

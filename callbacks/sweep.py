@@ -14,6 +14,17 @@ from .run_folder import RunFolder, selected_epoch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def leaf(option, value):
+    """The folder of one grid value under its method's: '<option>=<value>', or 'default' for
+    a method without a tuned option."""
+    return "default" if option is None else f"{option}={value}"
+
+
+def fixed_args(fixed):
+    """Fixed overrides {dotted key: value} as train.py arguments."""
+    return [a for key, value in fixed.items() for a in (f"--{key}", str(value))]
+
+
 def command(config, run_dir, args, more=(), done=RunFolder.is_finished):
     """train.py's arguments for the run in ``run_dir``: None when ``done(folder)`` (it is
     finished), --resume when it has a checkpoint, else a new run of ``config`` with

@@ -144,12 +144,12 @@ def candidates(methods, root, overrides):
     out = []
     for m in methods:
         for value in m.grid:
-            leaf = "default" if m.option is None else f"{m.option}={value}"
             args = [*overrides, "--algorithm.name", m.algorithm]
             if m.option is not None:
                 args += [f"--algorithm.{m.option}", str(value)]
-            args += [a for key, fixed in m.fixed.items() for a in (f"--{key}", str(fixed))]
-            out.append(Candidate(m, value, os.path.join(root, m.name, leaf), args))
+            args += sweep.fixed_args(m.fixed)
+            out.append(Candidate(m, value, os.path.join(root, m.name, sweep.leaf(m.option, value)),
+                                 args))
     return out
 
 
