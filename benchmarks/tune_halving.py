@@ -62,7 +62,7 @@ def replay(cands, recs, epochs, eval_every, eta, rule, metric):
         history.append(alive)
         at = [tune.rung_record(recs[i], rung, metric) for i in alive]
         if rung == steps[-1]:
-            return steps, history, alive[tune.keep(at, len(at), rule)[0]]
+            return steps, history, alive[tune.ranked(at, rule)[0]]
         alive = [alive[j] for j in tune.keep(at, eta, rule)]
 
 

@@ -12,7 +12,7 @@ from .run_folder import is_better
 class RunState:
     def __init__(self, steps_per_epoch, epochs, max_steps=0, eval_every=1, best_value=None,
                  best_epoch=None, until_epoch=0):
-        self.steps_per_epoch, self.epochs, self.eval_every = steps_per_epoch, epochs, eval_every
+        self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
         self.total_steps = steps_per_epoch * min(epochs, until_epoch or epochs)
         if max_steps:
             self.total_steps = min(self.total_steps, max_steps)

@@ -16,6 +16,7 @@ the same rule resume to the next, and so on to train.epochs; a run resumed past 
 equals the uninterrupted one, so the survivors' records are what a full sweep would hold.
 """
 import collections
+import itertools
 import math
 import os
 import time
@@ -261,10 +262,13 @@ def rung_record(records, epoch, best_metric):
 def keep(records, eta, rule):
     """Indices of the candidates going on from a rung: the best 1/eta (rounded up) of their
     ``records`` under ``rule``, in their order; ties: the first."""
-    n = max(1, math.ceil(len(records) / eta))
-    ranked = sorted(range(len(records)), key=lambda i: (*score(records[i], rule), -i),
-                    reverse=True)
-    return sorted(ranked[:n])
+    return sorted(ranked(records, rule)[:max(1, math.ceil(len(records) / eta))])
+
+
+def ranked(records, rule):
+    """Indices of ``records`` best first under ``rule``; ties: the first."""
+    return sorted(range(len(records)), key=lambda i: (*score(records[i], rule), -i),
+                  reverse=True)
 
 
 def score(record, rule):
@@ -277,8 +281,8 @@ def score(record, rule):
 def choose(rows, rule, among=None):
     """Index of the best row (its 'val' record) under ``rule`` of those ``among`` (default
     all: the ones trained to the end); ties: the first."""
-    among = range(len(rows)) if among is None else among
-    return max(among, key=lambda i: (*score(rows[i]["val"], rule), -i))
+    among = list(range(len(rows)) if among is None else among)
+    return among[ranked([rows[i]["val"] for i in among], rule)[0]]
 
 
 def seconds_per_step(run_dir):
@@ -311,13 +315,11 @@ def inert(rows, best_metric):
     """Methods whose grid values all gave the same validation accuracies, at the last epoch
     all of their runs reached: the option did nothing there (IRM and V-REx before their
     anneal_steps; the runs' logs say so)."""
-    runs, methods = collections.defaultdict(list), {}
-    for r in rows:
-        method = methods.setdefault(r["candidate"].method.name, r["candidate"].method)
-        runs[method.name].append(RunFolder(r["candidate"].run_dir))
-    out = []
-    for name, folders in runs.items():
-        method = methods[name]
+    out = []  # rows come method by method (candidates())
+    for _, group in itertools.groupby(rows, key=lambda r: r["candidate"].method.name):
+        group = list(group)
+        method = group[0]["candidate"].method
+        folders = [RunFolder(r["candidate"].run_dir) for r in group]
         epoch = min(reached(f) for f in folders)
         accs = [rung_record(f.eval_records(), epoch, best_metric)["acc"] for f in folders]
         if len(folders) > 1 and all(a == accs[0] for a in accs):
