@@ -7,6 +7,7 @@ from sharpdro import config as C
 
 from .checks import UserError
 from .run_folder import RunFolder
+from .state import stop_epoch
 
 
 def load_run_config(args, rest):
@@ -50,7 +51,8 @@ def decide(args, cfg, folder, say=print):
             raise UserError(f"cannot resume {folder}: no checkpoint at {last} (a run writes "
                             "one after its first epoch)")
         saved_epoch = check_resume_changes(cfg, last, say)
-        if folder.is_finished() and (cfg.train.until_epoch or cfg.train.epochs) <= saved_epoch:
+        end = stop_epoch(cfg.train.epochs, cfg.train.until_epoch)
+        if folder.is_finished() and end <= saved_epoch:
             raise UserError(f"{folder} holds a finished run; nothing to resume (raise "
                             "--train.epochs, or --train.until_epoch where it stopped early, to "
                             "train on)")

@@ -9,11 +9,17 @@ many evaluations are still to come (for an ETA that includes them).
 from .run_folder import is_better
 
 
+def stop_epoch(epochs, until_epoch=0):
+    """The epoch a run stops after: train.epochs, or train.until_epoch when that is set and
+    earlier (the schedule still spans train.epochs)."""
+    return min(epochs, until_epoch or epochs)
+
+
 class RunState:
     def __init__(self, steps_per_epoch, epochs, max_steps=0, eval_every=1, best_value=None,
                  best_epoch=None, until_epoch=0):
         self.steps_per_epoch, self.eval_every = steps_per_epoch, eval_every
-        self.total_steps = steps_per_epoch * min(epochs, until_epoch or epochs)
+        self.total_steps = steps_per_epoch * stop_epoch(epochs, until_epoch)
         if max_steps:
             self.total_steps = min(self.total_steps, max_steps)
         self.stopped = False       # max_steps reached
