@@ -28,8 +28,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML config file of your data")
-    parser.add_argument("--methods", help="comma-separated methods (default: every method "
-                        "that fits the data's groups)")
+    parser.add_argument("--methods", help="comma-separated methods (default with groups: erm "
+                        "and the methods that use them, with their declared variants; without: "
+                        "the label-free ones; docs/tune.md)")
     parser.add_argument("--budget", type=int, help="at most this many runs in all: each grid "
                         "trimmed to its middle values")
     parser.add_argument("--halving", type=int, default=2, metavar="ETA",

@@ -85,7 +85,7 @@ def tune_lines(text):
 
 def tune():
     # README: tune.py on the worked example (data/fmnist_own from datasets.write_example);
-    # trains 35 runs, about a quarter of an hour on 2 CPU cores
+    # trains 35 runs, 12-14 minutes on 2 CPU cores
     import shutil
 
     shutil.rmtree(os.path.join(ROOT, "runs", "own_csv_given-tune"), ignore_errors=True)
